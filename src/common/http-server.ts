@@ -1,0 +1,54 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FsError, type ErrnoCode } from './errors.js';
+
+/** HTTP status used for each errno when a server answers with an error. */
+const STATUS: Partial<Record<ErrnoCode, number>> = {
+  ENOENT: 404, EEXIST: 409, ENOTEMPTY: 409, EISDIR: 409, ENOTDIR: 409, EACCES: 401, EPERM: 403,
+  ENAMETOOLONG: 400, EINVAL: 400, EFBIG: 413, ENOSPC: 507, ESTALE: 409, EXDEV: 400, ELOOP: 400,
+  EIO: 500, ETIMEDOUT: 504, EBADF: 400, EAGAIN: 503,
+};
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const data = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': data.length });
+  res.end(data);
+}
+
+export function sendError(res: ServerResponse, err: unknown, status?: number): void {
+  const fe = err instanceof FsError ? err : new FsError('EIO', err instanceof Error ? err.message : String(err));
+  sendJson(res, status ?? STATUS[fe.code] ?? 500, { error: { code: fe.code, message: fe.message } });
+}
+
+/** Reads a request body, refusing (EFBIG) bodies over limitBytes without buffering them. */
+export async function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limitBytes) {
+    throw new FsError('EFBIG', `request body of ${declared} bytes exceeds the limit of ${limitBytes}`);
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > limitBytes) throw new FsError('EFBIG', `request body exceeds the limit of ${limitBytes} bytes`);
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+}
+
+export async function readJson(req: IncomingMessage, limitBytes: number): Promise<unknown> {
+  const body = await readBody(req, limitBytes);
+  if (body.length === 0) return {};
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new FsError('EINVAL', 'request body is not valid JSON');
+  }
+}
+
+/** "127.0.0.1:9000" -> { host, port }; refuses anything else with one readable line. */
+export function parseListen(raw: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(raw);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new Error(`--listen must be HOST:PORT (e.g. 127.0.0.1:9101), got "${raw}"`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}

@@ -1,0 +1,72 @@
+// Wire contract between clients, data servers and the metadata server. Everything is HTTP/1.1 on
+// keep-alive connections. Block bodies are raw bytes (no JSON, no base64); control messages are JSON.
+//
+// Authentication: every request carries `authorization: Bearer <cluster secret>`; anything else is
+// answered 401 before the body is read, and nothing is stored.
+//
+// Errors: non-2xx answers have a JSON body `{ "error": { "code": "<ERRNO>", "message": "..." } }`.
+//
+// ---- Data server (one per replica) ----
+//   PUT    /v1/blocks/<sha256 hex>     body: raw block bytes (<= block size, Content-Length required)
+//          201 { size }                stored under its name (temp file + rename); not yet fsync'd
+//                                      unless ?sync=1, which makes it durable before answering
+//          400 EINVAL   bad name, or bytes do not hash to the name (nothing stored)
+//          411 EINVAL   no Content-Length;  413 EFBIG body larger than the block size
+//          507 ENOSPC   disk full (nothing stored)
+//   POST   /v1/sync  JSON { blocks: string[] }
+//          200 { durable: string[], missing: string[] }   fsyncs named block files and their
+//          directories (the batched commit point); `durable` lists blocks now on disk for sure
+//   GET    /v1/blocks/<hash>           200 raw bytes, re-hashed by the server before sending
+//          404 ENOENT missing;  409 EBADMSG copy is corrupt (it is quarantined, not deleted)
+//   POST   /v1/blocks/<hash>/verify    digest confirmation: the server re-reads and re-hashes its copy
+//          200 { size }  |  404 ENOENT  |  409 EBADMSG
+//   DELETE /v1/blocks/<hash>           200 { deleted: boolean }
+//   GET    /v1/inventory               200 { blocks: [hash, size][] }
+//   GET    /v1/health                  200 DataServerHealth
+//
+// ---- Metadata server ----
+//   POST   /v1/meta/<method>  JSON body = the single argument object of MetaApi.<method>
+//          200 { result } | 4xx { error }           (see src/meta/api.ts)
+
+export const AUTH_HEADER = 'authorization';
+export const BLOCK_NAME_RE = /^[0-9a-f]{64}$/;
+
+export function authValue(secret: string): string {
+  return `Bearer ${secret}`;
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string };
+}
+
+export interface PutBlockResult {
+  size: number;
+}
+
+export interface SyncRequest {
+  blocks: string[];
+}
+export interface SyncResult {
+  durable: string[];
+  missing: string[];
+}
+
+export interface VerifyResult {
+  size: number;
+}
+
+export interface InventoryResult {
+  blocks: Array<[string, number]>;
+}
+
+export interface DataServerHealth {
+  /** Stable identity from DIR/identity.json; a new id means the server came back blank. */
+  id: string;
+  dir: string;
+  blocks: number;
+  bytes: number;
+  quarantined: number;
+  diskTotalBytes: number;
+  diskFreeBytes: number;
+  startedAtMs: number;
+}

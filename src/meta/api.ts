@@ -1,0 +1,151 @@
+// The metadata contract. One interface, three places it is implemented:
+//  - a storage engine (SQLite now, PostgreSQL later) chosen by URL scheme in open-store.ts,
+//  - the metadata HTTP server, which maps POST /v1/meta/<method> onto an engine,
+//  - the remote client (src/client/meta-client.ts), which calls the server.
+// test/meta-conformance.ts runs one suite against every implementation.
+//
+// Paths are absolute, '/'-separated, without trailing slash except the root '/'.
+// Errors are FsError with an errno code (ENOENT, EEXIST, ENOTEMPTY, EISDIR, ENOTDIR, EINVAL,
+// ENAMETOOLONG...) exactly as POSIX would return for the same operation on a local file system.
+
+import type { ClusterConfig } from '../common/config.js';
+
+export type Ino = number;
+export const ROOT_INO: Ino = 1;
+export const MAX_NAME_BYTES = 255;
+
+export type FileType = 'file' | 'dir' | 'symlink';
+
+export interface Attr {
+  ino: Ino;
+  type: FileType;
+  /** Permission bits only (0o7777); the type is in `type`. */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  atimeMs: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+export interface DirEntry {
+  name: string;
+  attr: Attr;
+}
+
+/** Block name (sha256 hex) or null for a hole that reads as zeros. */
+export type BlockRef = string | null;
+
+export interface FileLayout {
+  ino: Ino;
+  size: number;
+  blockSizeBytes: number;
+  blocks: BlockRef[];
+  /** Increments on every commit; lets a writer detect that someone else committed meanwhile. */
+  version: number;
+}
+
+export interface ServerInfo {
+  /** 1..N, the number operators use in status, logs and chaos commands. */
+  index: number;
+  url: string;
+  /** Identity reported by the server itself (DIR/identity.json); null until first seen. */
+  id: string | null;
+}
+
+export interface ClusterInfo {
+  config: ClusterConfig;
+  servers: ServerInfo[];
+}
+
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+export interface CommitRequest {
+  ino: Ino;
+  size: number;
+  blocks: BlockRef[];
+  /** Sizes of the blocks this commit references; recorded for accounting of new blocks. */
+  blockSizes: Record<string, number>;
+  mtimeMs?: number;
+  /** If set, the commit fails with ESTALE unless the file is still at this version. */
+  expectVersion?: number;
+}
+
+export type FaultReason = 'missing' | 'corrupt' | 'write-missed';
+
+export interface BlockFault {
+  hash: string;
+  server: number;
+  reason: FaultReason;
+}
+
+export interface StatFs {
+  files: number;
+  /** Distinct blocks referenced by files, and their logical bytes (one copy). */
+  blocks: number;
+  blockBytes: number;
+}
+
+export interface MetaApi {
+  getCluster(args: Record<string, never>): Promise<ClusterInfo>;
+
+  lookup(args: { path: string }): Promise<Attr>;
+  readdir(args: { path: string }): Promise<DirEntry[]>;
+  /** Creates a regular file; with exclusive=false an existing file is returned as is (O_CREAT). */
+  create(args: { path: string; mode: number; owner: Owner; exclusive: boolean }): Promise<Attr>;
+  mkdir(args: { path: string; mode: number; owner: Owner }): Promise<Attr>;
+  symlink(args: { path: string; target: string; owner: Owner }): Promise<Attr>;
+  readlink(args: { path: string }): Promise<string>;
+  /** Hard link: newPath becomes another name of the file at path. */
+  link(args: { path: string; newPath: string }): Promise<Attr>;
+  unlink(args: { path: string }): Promise<void>;
+  rmdir(args: { path: string }): Promise<void>;
+  /** POSIX rename, atomic, also over an existing target. */
+  rename(args: { from: string; to: string }): Promise<void>;
+  setattr(args: { path: string; mode?: number; uid?: number; gid?: number; atimeMs?: number; mtimeMs?: number }): Promise<Attr>;
+  statfs(args: Record<string, never>): Promise<StatFs>;
+
+  getLayout(args: { ino: Ino }): Promise<FileLayout>;
+  /** Atomically replaces a file's size and block list, adjusting block reference counts. */
+  commit(args: CommitRequest): Promise<Attr>;
+  /** Marks blocks as about to be referenced, so garbage collection leaves them alone for its grace period. */
+  reserveBlocks(args: { hashes: string[] }): Promise<void>;
+  /** Copies found missing or corrupt, or missed by a write; they go to the repair queue. */
+  reportFaults(args: { faults: BlockFault[] }): Promise<void>;
+}
+
+/** Methods a client may call over HTTP; the server refuses any other name. */
+export const META_METHODS = [
+  'getCluster', 'lookup', 'readdir', 'create', 'mkdir', 'symlink', 'readlink', 'link', 'unlink',
+  'rmdir', 'rename', 'setattr', 'statfs', 'getLayout', 'commit', 'reserveBlocks', 'reportFaults',
+] as const satisfies ReadonlyArray<keyof MetaApi>;
+
+export interface IntegrityReport {
+  ok: boolean;
+  problems: string[];
+}
+
+/**
+ * What an engine offers beyond the client API: formatting, membership and the checks that the
+ * metadata server and operators run. The repair queue and GC are added here as they are built.
+ */
+export interface MetaStore extends MetaApi {
+  /** Stores the config once; formatting again with a different config is refused. */
+  format(args: { config: ClusterConfig }): Promise<void>;
+  isFormatted(): Promise<boolean>;
+  setServers(args: { servers: ServerInfo[] }): Promise<void>;
+  setServerId(args: { index: number; id: string }): Promise<void>;
+  /** Every referenced block with its reference count and size. */
+  listBlocks(): Promise<Array<{ hash: string; refs: number; size: number }>>;
+  /** Pending faults (repair queue); drained by repair workers. */
+  listFaults(args: { limit: number }): Promise<BlockFault[]>;
+  clearFault(args: BlockFault): Promise<void>;
+  /** Checks the invariants: dentries point to inodes, nlink matches, refcounts match block lists. */
+  checkIntegrity(): Promise<IntegrityReport>;
+  close(): Promise<void>;
+}
