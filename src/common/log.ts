@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, destination, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -7,7 +7,7 @@ export type { Logger };
  * shipped; QUORUMFS_LOG_LEVEL overrides the level (debug when chasing a fault).
  */
 export function createLogger(name: string, bindings: Record<string, unknown> = {}): Logger {
-  return pino({ name, level: process.env.QUORUMFS_LOG_LEVEL ?? 'info', base: { pid: process.pid, ...bindings } }, pino.destination(2));
+  return pino({ name, level: process.env.QUORUMFS_LOG_LEVEL ?? 'info', base: { pid: process.pid, ...bindings } }, destination(2));
 }
 
 /** For library code used inside tests and the CLI where nothing should be printed. */
