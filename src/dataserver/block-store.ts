@@ -1,0 +1,352 @@
+import { createHash } from 'node:crypto';
+import { lstat, mkdir, open, readdir, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { FsError } from '../common/errors.js';
+import { BLOCK_NAME_RE, type SyncResult } from '../common/protocol.js';
+import { KeyedMutex, mapLimit } from './concurrency.js';
+import { CorruptBlockError } from './corrupt-block-error.js';
+import { DirSyncTracker } from './dir-sync-tracker.js';
+import { errnoOf, fsyncPath, mapDiskFull } from './fs-util.js';
+
+export interface BlockStoreStats {
+  blocks: number;
+  bytes: number;
+  quarantined: number;
+}
+
+/**
+ * Content-addressed block storage on one server. Every read is checked against the block's name;
+ * a copy that fails the check is quarantined and reported as CorruptBlockError (EBADMSG).
+ */
+export interface BlockStore {
+  /** Stores bytes under hash (temp file + rename). Not durable until sync. EINVAL if the bytes do not hash to the name. */
+  put(hash: string, bytes: Buffer): Promise<void>;
+  /** fsyncs the named blocks and their directories; `durable` only lists blocks that are on disk for sure. */
+  sync(hashes: readonly string[]): Promise<SyncResult>;
+  /** The verified bytes. ENOENT if absent, CorruptBlockError if the copy is bad (it is quarantined). */
+  get(hash: string): Promise<Buffer>;
+  /** Re-reads and re-hashes the copy on disk; resolves to its size in bytes. Same errors as get. */
+  verify(hash: string): Promise<number>;
+  /** Resolves to false if the block was not stored. */
+  delete(hash: string): Promise<boolean>;
+  /** [hash, sizeBytes] of every block believed stored (from the in-memory index; cheap). */
+  inventory(): Promise<Array<[string, number]>>;
+  stats(): Promise<BlockStoreStats>;
+}
+
+export interface DiskBlockStoreOptions {
+  dir: string;
+  /** Largest block accepted; a stored file larger than this cannot be a valid block. */
+  maxBlockSizeBytes: number;
+}
+
+/** Parallel fsyncs let the file system batch journal commits; more than this gains nothing. */
+const FSYNC_CONCURRENCY = 16;
+/** Parallel stats while indexing at startup. */
+const SCAN_CONCURRENCY = 32;
+const FAN_OUT_RE = /^[0-9a-f]{2}$/;
+const FILE_MODE = 0o600;
+const DIR_MODE = 0o700;
+
+export function sha256Hex(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function assertBlockName(hash: string): void {
+  if (!BLOCK_NAME_RE.test(hash)) throw new FsError('EINVAL', `invalid block name "${hash.slice(0, 80)}" (expected 64 lowercase hex characters)`);
+}
+
+/**
+ * Layout: DIR/blocks/<2 hex>/<2 hex>/<hash> (two fan-out levels keep directories small),
+ * DIR/tmp/ for writes in progress (emptied at startup: nothing in it was ever confirmed),
+ * DIR/quarantine/<hash>.<timestamp> for corrupt copies kept for inspection.
+ */
+export class DiskBlockStore implements BlockStore {
+  readonly dir: string;
+  readonly blocksDir: string;
+  readonly tmpDir: string;
+  readonly quarantineDir: string;
+  private readonly maxBlockSizeBytes: number;
+  /** hash -> sizeBytes of every block file believed present; get/verify still always read the disk. */
+  private readonly index = new Map<string, number>();
+  /** Blocks renamed into place by this process and not fsync'd since (observability only: sync always fsyncs). */
+  private readonly unsynced = new Set<string>();
+  private readonly locks = new KeyedMutex();
+  private readonly dirSync = new DirSyncTracker();
+  /** Fan-out leaves known to exist, so their ancestors are marked dirty only when one is created. */
+  private readonly knownLeaves = new Set<string>();
+  private totalBytes = 0;
+  private quarantinedCount = 0;
+  private tmpSeq = 0;
+
+  private constructor(opts: DiskBlockStoreOptions) {
+    this.dir = opts.dir;
+    this.blocksDir = join(opts.dir, 'blocks');
+    this.tmpDir = join(opts.dir, 'tmp');
+    this.quarantineDir = join(opts.dir, 'quarantine');
+    this.maxBlockSizeBytes = opts.maxBlockSizeBytes;
+  }
+
+  /** Creates the layout if needed, empties tmp/ and indexes the blocks already on disk. */
+  static async open(opts: DiskBlockStoreOptions): Promise<DiskBlockStore> {
+    const store = new DiskBlockStore(opts);
+    await mkdir(store.dir, { recursive: true, mode: DIR_MODE });
+    await rm(store.tmpDir, { recursive: true, force: true });
+    for (const d of [store.tmpDir, store.blocksDir, store.quarantineDir]) await mkdir(d, { recursive: true, mode: DIR_MODE });
+    await store.scan();
+    store.quarantinedCount = (await readdir(store.quarantineDir)).length;
+    return store;
+  }
+
+  /** Where the block's file lives (tests flip bytes in it to simulate disk corruption). */
+  pathOf(hash: string): string {
+    assertBlockName(hash);
+    return join(this.blocksDir, hash.slice(0, 2), hash.slice(2, 4), hash);
+  }
+
+  /** Blocks written but not yet covered by a sync. */
+  get unsyncedCount(): number {
+    return this.unsynced.size;
+  }
+
+  async put(hash: string, bytes: Buffer): Promise<void> {
+    assertBlockName(hash);
+    if (bytes.length > this.maxBlockSizeBytes) {
+      throw new FsError('EFBIG', `block of ${bytes.length} bytes exceeds the block size of ${this.maxBlockSizeBytes}`);
+    }
+    const actual = sha256Hex(bytes);
+    if (actual !== hash) throw new FsError('EINVAL', `bytes hash to ${actual}, not to the block name ${hash}`);
+
+    const finalPath = this.pathOf(hash);
+    const leafDir = dirname(finalPath);
+    const tmpPath = join(this.tmpDir, `${hash}.${process.pid}.${++this.tmpSeq}`);
+    let placed = false;
+    try {
+      await writeFile(tmpPath, bytes, { flag: 'wx', mode: FILE_MODE });
+      await this.ensureLeafDir(leafDir);
+      // Replaces an existing copy too: that copy may be corrupt on disk, the new bytes are verified.
+      await this.locks.run(hash, async () => {
+        await rename(tmpPath, finalPath);
+        placed = true;
+        this.dirSync.markChanged(leafDir);
+        this.setIndexed(hash, bytes.length);
+        this.unsynced.add(hash);
+      });
+    } catch (err) {
+      throw mapDiskFull(err, `storing block ${hash}`);
+    } finally {
+      if (!placed) await unlink(tmpPath).catch(() => undefined);
+    }
+  }
+
+  async sync(hashes: readonly string[]): Promise<SyncResult> {
+    const names = [...new Set(hashes)];
+    const valid = names.filter((h) => BLOCK_NAME_RE.test(h));
+    const present = new Set<string>();
+    await this.locks.runAll(valid, async () => {
+      // Locks held until the directories are synced too, so no put can swap an unsynced file under a name we call durable.
+      await mapLimit(valid, FSYNC_CONCURRENCY, async (h) => {
+        try {
+          await fsyncPath(this.pathOf(h));
+          present.add(h);
+        } catch (err) {
+          if (errnoOf(err) !== 'ENOENT') throw mapDiskFull(err, `syncing block ${h}`);
+          this.forget(h);
+        }
+      });
+      const dirs = new Set<string>();
+      for (const h of present) for (const d of this.dirsHolding(dirname(this.pathOf(h)))) dirs.add(d);
+      await mapLimit([...dirs].filter((d) => this.dirSync.needsSync(d)), FSYNC_CONCURRENCY, (d) => this.dirSync.sync(d));
+      for (const h of present) this.unsynced.delete(h);
+    });
+    return { durable: names.filter((h) => present.has(h)), missing: names.filter((h) => !present.has(h)) };
+  }
+
+  async get(hash: string): Promise<Buffer> {
+    return this.readVerified(hash);
+  }
+
+  async verify(hash: string): Promise<number> {
+    return (await this.readVerified(hash)).length;
+  }
+
+  async delete(hash: string): Promise<boolean> {
+    const path = this.pathOf(hash);
+    return this.locks.run(hash, async () => {
+      try {
+        await unlink(path);
+      } catch (err) {
+        if (errnoOf(err) !== 'ENOENT') throw err;
+        this.forget(hash);
+        return false;
+      }
+      this.forget(hash);
+      return true;
+    });
+  }
+
+  async inventory(): Promise<Array<[string, number]>> {
+    return [...this.index];
+  }
+
+  async stats(): Promise<BlockStoreStats> {
+    return { blocks: this.index.size, bytes: this.totalBytes, quarantined: this.quarantinedCount };
+  }
+
+  /** Reads the copy from disk (never from the index) and checks it against its name. */
+  private async readVerified(hash: string): Promise<Buffer> {
+    const path = this.pathOf(hash);
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT') throw err;
+      this.forget(hash); // removed behind our back (operator, disk): the index must stop advertising it
+      throw new FsError('ENOENT', `block ${hash} is not stored here`);
+    }
+    let bytes: Buffer | null;
+    let ident: { dev: number; ino: number };
+    try {
+      const st = await fh.stat();
+      ident = { dev: st.dev, ino: st.ino };
+      bytes = await readUpTo(fh, st.size, this.maxBlockSizeBytes);
+    } finally {
+      await fh.close();
+    }
+    if (bytes === null || sha256Hex(bytes) !== hash) {
+      const what = bytes === null ? `is larger than the block size ${this.maxBlockSizeBytes}` : `(${bytes.length} bytes) does not hash to its name`;
+      const movedTo = await this.quarantine(hash, ident);
+      throw new CorruptBlockError(hash, `stored copy of block ${hash} ${what}; ${movedTo ? `moved to ${movedTo}` : 'already replaced or removed'}`, movedTo);
+    }
+    if (this.index.get(hash) !== bytes.length) await this.reindexIfSame(hash, ident, bytes.length);
+    return bytes;
+  }
+
+  /**
+   * Moves a corrupt copy aside, but only the very file that was read: a put may have renamed a fresh,
+   * verified copy into place meanwhile, and that one must stay.
+   */
+  private async quarantine(hash: string, ident: { dev: number; ino: number }): Promise<string | null> {
+    const path = this.pathOf(hash);
+    return this.locks.run(hash, async () => {
+      if (!(await sameFile(path, ident))) return null;
+      const stamp = Date.now();
+      let target = join(this.quarantineDir, `${hash}.${stamp}`);
+      // rename() would silently overwrite an earlier quarantined copy with the same stamp.
+      for (let n = 1; await exists(target); n++) target = join(this.quarantineDir, `${hash}.${stamp}-${n}`);
+      await rename(path, target);
+      this.forget(hash);
+      this.quarantinedCount++;
+      return target;
+    });
+  }
+
+  /** A good file on disk that the index does not know (or knows with another size) is adopted. */
+  private async reindexIfSame(hash: string, ident: { dev: number; ino: number }, sizeBytes: number): Promise<void> {
+    await this.locks.run(hash, async () => {
+      if (await sameFile(this.pathOf(hash), ident)) this.setIndexed(hash, sizeBytes);
+    });
+  }
+
+  /** A fan-out leaf directory and every ancestor whose entries lead to it, up to DIR. */
+  private dirsHolding(leafDir: string): string[] {
+    return [leafDir, dirname(leafDir), this.blocksDir, this.dir];
+  }
+
+  /**
+   * mkdir -p of a fan-out leaf. Creating it adds entries to its ancestors, which must then be fsync'd
+   * before any block in it is called durable. They are marked dirty before the mkdir as well as after:
+   * a concurrent put can see the new directory, rename into it and sync before our continuation runs.
+   */
+  private async ensureLeafDir(leafDir: string): Promise<void> {
+    const isNew = !this.knownLeaves.has(leafDir);
+    if (isNew) this.markAncestorsChanged(leafDir);
+    const firstCreated = await mkdir(leafDir, { recursive: true, mode: DIR_MODE });
+    if (isNew || firstCreated !== undefined) this.markAncestorsChanged(leafDir);
+    this.knownLeaves.add(leafDir);
+  }
+
+  private markAncestorsChanged(leafDir: string): void {
+    for (const d of this.dirsHolding(leafDir).slice(1)) this.dirSync.markChanged(d);
+  }
+
+  private setIndexed(hash: string, sizeBytes: number): void {
+    this.totalBytes += sizeBytes - (this.index.get(hash) ?? 0);
+    this.index.set(hash, sizeBytes);
+  }
+
+  private forget(hash: string): void {
+    const sizeBytes = this.index.get(hash);
+    if (sizeBytes !== undefined) {
+      this.totalBytes -= sizeBytes;
+      this.index.delete(hash);
+    }
+    this.unsynced.delete(hash);
+  }
+
+  /** Indexes DIR/blocks/xx/yy/<hash>; anything else in there (stray names, misplaced files) is ignored. */
+  private async scan(): Promise<void> {
+    const l1Dirs = (await readdir(this.blocksDir, { withFileTypes: true }))
+      .filter((d) => d.isDirectory() && FAN_OUT_RE.test(d.name))
+      .map((d) => d.name);
+    const leaves = (await mapLimit(l1Dirs, SCAN_CONCURRENCY, async (l1) => {
+      const entries = await readdir(join(this.blocksDir, l1), { withFileTypes: true });
+      return entries.filter((d) => d.isDirectory() && FAN_OUT_RE.test(d.name)).map((d) => l1 + d.name);
+    })).flat();
+    // Leaves in parallel: a large store has up to 65536 of them, and startup waits for the index.
+    await mapLimit(leaves, SCAN_CONCURRENCY, async (prefix) => {
+      const leafDir = join(this.blocksDir, prefix.slice(0, 2), prefix.slice(2, 4));
+      this.knownLeaves.add(leafDir);
+      const files = (await readdir(leafDir, { withFileTypes: true }))
+        .filter((f) => f.isFile() && BLOCK_NAME_RE.test(f.name) && f.name.startsWith(prefix));
+      for (const f of files) {
+        try {
+          this.setIndexed(f.name, (await stat(join(leafDir, f.name))).size);
+        } catch (err) {
+          if (errnoOf(err) !== 'ENOENT') throw err; // removed while we looked: simply not stored
+        }
+      }
+    });
+  }
+}
+
+async function sameFile(path: string, ident: { dev: number; ino: number }): Promise<boolean> {
+  try {
+    const st = await lstat(path);
+    return st.dev === ident.dev && st.ino === ident.ino;
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/**
+ * Reads a whole file, up to EOF rather than up to its size at open time (a file growing under us is
+ * still judged on all its bytes). Returns null once it is longer than limitBytes.
+ */
+async function readUpTo(fh: FileHandle, sizeHintBytes: number, limitBytes: number): Promise<Buffer | null> {
+  let buf = Buffer.allocUnsafe(Math.min(sizeHintBytes, limitBytes) + 1);
+  let total = 0;
+  for (;;) {
+    if (total === buf.length) {
+      if (total > limitBytes) return null;
+      const bigger = Buffer.allocUnsafe(Math.min(buf.length * 2, limitBytes + 1));
+      buf.copy(bigger, 0, 0, total);
+      buf = bigger;
+    }
+    const { bytesRead } = await fh.read(buf, total, buf.length - total, total);
+    if (bytesRead === 0) break;
+    total += bytesRead;
+  }
+  return buf.subarray(0, total);
+}

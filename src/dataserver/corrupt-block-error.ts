@@ -1,0 +1,21 @@
+/**
+ * A stored copy whose bytes no longer hash to its name. Kept apart from FsError because EBADMSG is a
+ * data-server answer (409) that clients must count as "no good copy here", never as a missing block.
+ */
+export class CorruptBlockError extends Error {
+  readonly code = 'EBADMSG' as const;
+  readonly hash: string;
+  /** Where the bad copy was moved, or null if it had already been replaced or removed. */
+  readonly quarantinedTo: string | null;
+
+  constructor(hash: string, message: string, quarantinedTo: string | null) {
+    super(message);
+    this.name = 'CorruptBlockError';
+    this.hash = hash;
+    this.quarantinedTo = quarantinedTo;
+  }
+}
+
+export function isCorruptBlockError(err: unknown): err is CorruptBlockError {
+  return err instanceof CorruptBlockError;
+}

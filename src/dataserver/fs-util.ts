@@ -1,0 +1,32 @@
+import { open } from 'node:fs/promises';
+import { FsError } from '../common/errors.js';
+
+/** The errno name of a Node fs error, or undefined for anything else. */
+export function errnoOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Quota exhaustion is the same thing as a full disk for the client: no room for this block here. */
+export function isDiskFull(err: unknown): boolean {
+  const code = errnoOf(err);
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** Maps a full disk to FsError('ENOSPC') (answered 507); other errors pass through unchanged. */
+export function mapDiskFull(err: unknown, what: string): unknown {
+  return isDiskFull(err) ? new FsError('ENOSPC', `disk full while ${what}`) : err;
+}
+
+/**
+ * fsyncs a file or a directory. A read-only descriptor is enough on Linux, and directories cannot be
+ * opened for writing anyway; fsync on a directory makes the names in it (renames, mkdirs) durable.
+ */
+export async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,198 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { statfs } from 'node:fs/promises';
+import { z } from 'zod';
+import { checkAuth } from '../common/auth.js';
+import { MAX_BLOCK_SIZE_BYTES } from '../common/config.js';
+import { FsError } from '../common/errors.js';
+import { readBody, readJson, sendError, sendJson } from '../common/http-server.js';
+import type { Logger } from '../common/log.js';
+import {
+  AUTH_HEADER, BLOCK_NAME_RE, type DataServerHealth, type InventoryResult, type PutBlockResult, type SyncResult, type VerifyResult,
+} from '../common/protocol.js';
+import type { BlockStore } from './block-store.js';
+import { Semaphore } from './concurrency.js';
+import { isCorruptBlockError } from './corrupt-block-error.js';
+import { discardBody } from './discard-body.js';
+import type { ServerIdentity } from './identity.js';
+import { isRejection, parseRoute, type Route } from './routes.js';
+
+export interface DataServerContext {
+  store: BlockStore;
+  identity: ServerIdentity;
+  /** Absolute data directory (reported in health, statfs'd for disk sizes). */
+  dir: string;
+  secret: string;
+  blockSizeBytes: number;
+  logger: Logger;
+  startedAtMs: number;
+}
+
+/** Names per POST /v1/sync; a client commits far fewer blocks than this at once. */
+export const MAX_SYNC_BLOCKS = 16_384;
+/** JSON of MAX_SYNC_BLOCKS names ("<64 hex>", each ~67 bytes) plus slack. */
+const SYNC_BODY_LIMIT_BYTES = MAX_SYNC_BLOCKS * 70 + 1024;
+/** Block bodies buffered at once are bounded by bytes, not by connections: 256 MiB in total. */
+const BUFFERED_BODIES_LIMIT_BYTES = 256 * 1024 * 1024;
+/** Bodies of requests answered without reading them are drained up to this much past one block. */
+const DRAIN_SLACK_BYTES = 64 * 1024;
+/**
+ * An authenticated peer with a mismatched block size gets a clean 413 for bodies up to the largest
+ * block size any cluster may use; a stranger's body is only drained up to one block.
+ */
+const AUTHENTICATED_DRAIN_CAP_BYTES = MAX_BLOCK_SIZE_BYTES + DRAIN_SLACK_BYTES;
+
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+/** Longer than keep-alive, as Node requires for idle sockets to be reused safely. */
+export const HEADERS_TIMEOUT_MS = 70_000;
+/** A whole request, body included: 64 MiB at ~1 MB/s still fits. */
+export const REQUEST_TIMEOUT_MS = 120_000;
+/** A socket with no traffic at all for this long (e.g. a client that stopped reading) is dropped. */
+export const SOCKET_IDLE_TIMEOUT_MS = 120_000;
+export const MAX_CONNECTIONS = 4096;
+
+const syncRequestSchema = z.object({
+  blocks: z.array(z.string().regex(BLOCK_NAME_RE, 'invalid block name')).max(MAX_SYNC_BLOCKS, `at most ${MAX_SYNC_BLOCKS} blocks per sync`),
+});
+
+export function createDataServer(ctx: DataServerContext): Server {
+  const bodySlots = new Semaphore(Math.max(1, Math.floor(BUFFERED_BODIES_LIMIT_BYTES / ctx.blockSizeBytes)));
+  const strangerDrainCapBytes = ctx.blockSizeBytes + DRAIN_SLACK_BYTES;
+  const drainCapBytes = Math.max(AUTHENTICATED_DRAIN_CAP_BYTES, strangerDrainCapBytes);
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => replyError(ctx, req, res, err));
+  });
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.maxConnections = MAX_CONNECTIONS;
+  server.setTimeout(SOCKET_IDLE_TIMEOUT_MS, (socket) => socket.destroy());
+  return server;
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Authentication before anything else, the body included: a stranger learns nothing and stores nothing.
+    if (!checkAuth(req.headers[AUTH_HEADER], ctx.secret)) {
+      discardBody(req, strangerDrainCapBytes);
+      return fail(ctx, req, res, 401, 'EACCES', 'missing or wrong cluster secret');
+    }
+    const route = parseRoute(req.method, req.url);
+    if (isRejection(route)) {
+      discardBody(req, drainCapBytes);
+      if (route.allow) res.setHeader('allow', route.allow);
+      return fail(ctx, req, res, route.status, 'EINVAL', route.message);
+    }
+    if (route.op !== 'putBlock' && route.op !== 'sync') discardBody(req, drainCapBytes);
+    await dispatch(route, req, res);
+  }
+
+  async function dispatch(route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    switch (route.op) {
+      case 'putBlock': return putBlock(route.hash, route.sync, req, res);
+      case 'getBlock': {
+        const bytes = await ctx.store.get(route.hash);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
+        res.end(bytes);
+        return;
+      }
+      case 'verifyBlock': {
+        const result: VerifyResult = { size: await ctx.store.verify(route.hash) };
+        return sendJson(res, 200, result);
+      }
+      case 'deleteBlock':
+        return sendJson(res, 200, { deleted: await ctx.store.delete(route.hash) });
+      case 'sync': {
+        const parsed = syncRequestSchema.safeParse(await readJson(req, SYNC_BODY_LIMIT_BYTES));
+        if (!parsed.success) throw new FsError('EINVAL', `bad sync request: ${parsed.error.issues[0]?.message ?? 'malformed'}`);
+        const result: SyncResult = await ctx.store.sync(parsed.data.blocks);
+        return sendJson(res, 200, result);
+      }
+      case 'inventory': {
+        const result: InventoryResult = { blocks: await ctx.store.inventory() };
+        return sendJson(res, 200, result);
+      }
+      case 'health':
+        return sendJson(res, 200, await health());
+    }
+  }
+
+  async function putBlock(hash: string, sync: boolean, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const declared = req.headers['content-length'];
+    if (declared === undefined) {
+      discardBody(req, drainCapBytes);
+      return fail(ctx, req, res, 411, 'EINVAL', 'Content-Length is required for block uploads');
+    }
+    if (Number(declared) > ctx.blockSizeBytes) {
+      // Refused on the header alone: not one byte of an oversized body is buffered.
+      discardBody(req, drainCapBytes);
+      return fail(ctx, req, res, 413, 'EFBIG', `block of ${declared} bytes exceeds the block size of ${ctx.blockSizeBytes}`);
+    }
+    const release = await bodySlots.acquire();
+    let sizeBytes: number;
+    try {
+      const bytes = await readBody(req, ctx.blockSizeBytes);
+      await ctx.store.put(hash, bytes);
+      sizeBytes = bytes.length;
+    } finally {
+      release();
+    }
+    if (sync) {
+      const { missing } = await ctx.store.sync([hash]);
+      if (missing.length > 0) throw new FsError('EIO', `block ${hash} was removed before it could be synced`);
+    }
+    const result: PutBlockResult = { size: sizeBytes };
+    sendJson(res, 201, result);
+  }
+
+  async function health(): Promise<DataServerHealth> {
+    const [stats, fsStats] = await Promise.all([ctx.store.stats(), statfs(ctx.dir)]);
+    return {
+      id: ctx.identity.id,
+      dir: ctx.dir,
+      blocks: stats.blocks,
+      bytes: stats.bytes,
+      quarantined: stats.quarantined,
+      diskTotalBytes: fsStats.bsize * fsStats.blocks,
+      diskFreeBytes: fsStats.bsize * fsStats.bavail,
+      startedAtMs: ctx.startedAtMs,
+    };
+  }
+}
+
+function fail(ctx: DataServerContext, req: IncomingMessage, res: ServerResponse, status: number, code: string, message: string): void {
+  logFailure(ctx, req, status, code, message);
+  sendJson(res, status, { error: { code, message } });
+}
+
+function replyError(ctx: DataServerContext, req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  if (res.headersSent || res.destroyed) {
+    // The client went away or the answer had started: nothing can be told to it any more.
+    ctx.logger.warn({ method: req.method, url: shortUrl(req.url), err: errMessage(err) }, 'request failed after the response started');
+    res.destroy();
+    return;
+  }
+  if (isCorruptBlockError(err)) {
+    // A corrupt copy is news for the repair machinery, not just a failed request.
+    ctx.logger.warn({ hash: err.hash, quarantinedTo: err.quarantinedTo }, 'corrupt block copy detected');
+    return fail(ctx, req, res, 409, err.code, err.message);
+  }
+  // Anything left unread (e.g. a JSON body refused by its length) must not be read unbounded.
+  discardBody(req, AUTHENTICATED_DRAIN_CAP_BYTES);
+  if (err instanceof FsError) {
+    logFailure(ctx, req, undefined, err.code, err.message);
+    return sendError(res, err);
+  }
+  logFailure(ctx, req, 500, 'EIO', errMessage(err));
+  sendError(res, err);
+}
+
+function logFailure(ctx: DataServerContext, req: IncomingMessage, status: number | undefined, code: string, message: string): void {
+  ctx.logger.warn({ method: req.method, url: shortUrl(req.url), status, code }, message);
+}
+
+function shortUrl(url: string | undefined): string {
+  return (url ?? '').slice(0, 200);
+}
+
+function errMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,295 @@
+// Runs the real `quorumfs data-server` process and talks to it over HTTP like the client library will.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { request, Client } from 'undici';
+import { startDataServer, makeSecret, tempDir, type Proc } from './helpers/procs.js';
+import { block, flipByte } from './block-store-conformance.js';
+
+const BLOCK_SIZE_BYTES = 64 * 1024;
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const root = tempDir('qfs-dataserver-');
+const [secretFile, secret] = makeSecret(join(root, 'conf'));
+const dir = join(root, 'data');
+const procs: Proc[] = [];
+let ds: Proc;
+
+before(async () => {
+  ds = await startDataServer({ dir, secretFile, blockSizeBytes: BLOCK_SIZE_BYTES, index: 1 });
+  procs.push(ds);
+});
+
+after(async () => {
+  for (const p of procs) await p.kill();
+  rmSync(root, { recursive: true, force: true });
+});
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  bytes: Buffer;
+  json: () => any;
+}
+
+async function call(p: Proc, method: string, path: string, opts: { body?: Buffer | string | Readable; auth?: string | null; headers?: Record<string, string> } = {}): Promise<Reply> {
+  const headers: Record<string, string> = { ...opts.headers };
+  const auth = opts.auth === undefined ? `Bearer ${secret}` : opts.auth;
+  if (auth !== null) headers.authorization = auth;
+  const res = await request(p.url + path, { method: method as 'GET', headers, body: opts.body });
+  const bytes = Buffer.from(await res.body.arrayBuffer());
+  return { status: res.statusCode, headers: res.headers, bytes, json: () => JSON.parse(bytes.toString('utf8')) };
+}
+
+/** Sends the path exactly as written (request() would normalise '..' away before it left the client). */
+async function rawCall(p: Proc, method: string, path: string): Promise<Reply> {
+  const client = new Client(p.url);
+  try {
+    const res = await client.request({ method: method as 'GET', path, headers: { authorization: `Bearer ${secret}` } });
+    const bytes = Buffer.from(await res.body.arrayBuffer());
+    return { status: res.statusCode, headers: res.headers, bytes, json: () => JSON.parse(bytes.toString('utf8')) };
+  } finally {
+    await client.close();
+  }
+}
+
+function blockFile(dataDir: string, hash: string): string {
+  return join(dataDir, 'blocks', hash.slice(0, 2), hash.slice(2, 4), hash);
+}
+
+async function inventory(p: Proc): Promise<Map<string, number>> {
+  const r = await call(p, 'GET', '/v1/inventory');
+  assert.equal(r.status, 200);
+  return new Map(r.json().blocks as Array<[string, number]>);
+}
+
+async function assertNotStored(hash: string): Promise<void> {
+  assert.equal((await inventory(ds)).has(hash), false, 'inventory must not list the block');
+  assert.equal(existsSync(blockFile(dir, hash)), false, 'no block file may exist');
+  assert.deepEqual(readdirSync(join(dir, 'tmp')), [], 'no temp file may be left');
+}
+
+test('PUT, GET, verify, sync, inventory and health round trip', async () => {
+  const b = block(BLOCK_SIZE_BYTES);
+  const put = await call(ds, 'PUT', `/v1/blocks/${b.hash}`, { body: b.bytes });
+  assert.equal(put.status, 201);
+  assert.deepEqual(put.json(), { size: BLOCK_SIZE_BYTES });
+
+  const get = await call(ds, 'GET', `/v1/blocks/${b.hash}`);
+  assert.equal(get.status, 200);
+  assert.equal(get.headers['content-type'], 'application/octet-stream');
+  assert.equal(get.headers['content-length'], String(BLOCK_SIZE_BYTES));
+  assert.ok(get.bytes.equals(b.bytes));
+
+  const verify = await call(ds, 'POST', `/v1/blocks/${b.hash}/verify`);
+  assert.equal(verify.status, 200);
+  assert.deepEqual(verify.json(), { size: BLOCK_SIZE_BYTES });
+
+  const absent = block(10).hash;
+  const sync = await call(ds, 'POST', '/v1/sync', { body: JSON.stringify({ blocks: [b.hash, absent] }), headers: { 'content-type': 'application/json' } });
+  assert.equal(sync.status, 200);
+  assert.deepEqual(sync.json(), { durable: [b.hash], missing: [absent] });
+
+  assert.equal((await inventory(ds)).get(b.hash), BLOCK_SIZE_BYTES);
+
+  const health = await call(ds, 'GET', '/v1/health');
+  assert.equal(health.status, 200);
+  const h = health.json();
+  assert.match(h.id, UUID_RE);
+  assert.equal(h.dir, dir);
+  assert.ok(h.blocks >= 1 && h.bytes >= BLOCK_SIZE_BYTES);
+  assert.ok(h.diskTotalBytes > 0 && h.diskFreeBytes > 0 && h.diskFreeBytes <= h.diskTotalBytes);
+  assert.ok(h.startedAtMs <= Date.now());
+});
+
+test('PUT ?sync=1, a 0-byte block and DELETE', async () => {
+  const b = block(1000);
+  const put = await call(ds, 'PUT', `/v1/blocks/${b.hash}?sync=1`, { body: b.bytes });
+  assert.equal(put.status, 201);
+  const empty = block(0);
+  assert.equal((await call(ds, 'PUT', `/v1/blocks/${empty.hash}`, { body: empty.bytes })).status, 201);
+  const getEmpty = await call(ds, 'GET', `/v1/blocks/${empty.hash}`);
+  assert.equal(getEmpty.status, 200);
+  assert.equal(getEmpty.bytes.length, 0);
+
+  assert.deepEqual((await call(ds, 'DELETE', `/v1/blocks/${b.hash}`)).json(), { deleted: true });
+  assert.deepEqual((await call(ds, 'DELETE', `/v1/blocks/${b.hash}`)).json(), { deleted: false });
+  const get = await call(ds, 'GET', `/v1/blocks/${b.hash}`);
+  assert.equal(get.status, 404);
+  assert.equal(get.json().error.code, 'ENOENT');
+  const verify = await call(ds, 'POST', `/v1/blocks/${b.hash}/verify`);
+  assert.equal(verify.status, 404);
+});
+
+test('no secret or a wrong secret: 401 EACCES and nothing stored', async () => {
+  const b = block(BLOCK_SIZE_BYTES);
+  for (const auth of [null, 'Bearer ' + '0'.repeat(64), `Basic ${secret}`, `Bearer ${secret}x`]) {
+    const r = await call(ds, 'PUT', `/v1/blocks/${b.hash}?sync=1`, { body: b.bytes, auth });
+    assert.equal(r.status, 401);
+    assert.equal(r.json().error.code, 'EACCES');
+  }
+  for (const [method, path] of [['GET', '/v1/inventory'], ['GET', '/v1/health'], ['GET', `/v1/blocks/${b.hash}`], ['POST', '/v1/sync'], ['GET', '/nope']]) {
+    assert.equal((await call(ds, method!, path!, { auth: null })).status, 401, `${method} ${path}`);
+  }
+  await assertNotStored(b.hash);
+});
+
+test('a stranger sending a huge body is cut off: nothing stored, server still up', async () => {
+  const big = block(BLOCK_SIZE_BYTES * 4);
+  try {
+    const r = await call(ds, 'PUT', `/v1/blocks/${big.hash}`, { body: big.bytes, auth: null });
+    assert.equal(r.status, 401);
+  } catch (err) {
+    // The server drops the connection once a stranger's body passes one block: a reset is a valid answer.
+    assert.match(String((err as { code?: string }).code), /EPIPE|ECONNRESET|UND_ERR_SOCKET/);
+  }
+  await assertNotStored(big.hash);
+  assert.equal((await call(ds, 'GET', '/v1/health')).status, 200);
+});
+
+test('concurrent PUTs and GETs of many blocks', async () => {
+  const blocks = Array.from({ length: 40 }, (_, i) => block(1000 + i * 100));
+  const puts = await Promise.all(blocks.map((b, i) => call(ds, 'PUT', `/v1/blocks/${b.hash}${i % 2 ? '?sync=1' : ''}`, { body: b.bytes })));
+  assert.ok(puts.every((r) => r.status === 201));
+  const sync = await call(ds, 'POST', '/v1/sync', { body: JSON.stringify({ blocks: blocks.map((b) => b.hash) }) });
+  assert.equal(sync.json().durable.length, blocks.length);
+  const gets = await Promise.all(blocks.map((b) => call(ds, 'GET', `/v1/blocks/${b.hash}`)));
+  gets.forEach((r, i) => assert.ok(r.bytes.equals(blocks[i]!.bytes)));
+});
+
+test('malformed block names are refused with 400 EINVAL', async () => {
+  const b = block(100);
+  for (const name of [b.hash.toUpperCase(), b.hash.slice(1), b.hash + '0', 'x'.repeat(64)]) {
+    const r = await call(ds, 'PUT', `/v1/blocks/${name}`, { body: b.bytes });
+    assert.equal(r.status, 400, name);
+    assert.equal(r.json().error.code, 'EINVAL');
+    assert.equal((await call(ds, 'GET', `/v1/blocks/${name}`)).status, 400);
+  }
+  await assertNotStored(b.hash);
+});
+
+test('bytes that do not match the name: 400 EINVAL, nothing stored', async () => {
+  const b = block(100);
+  const other = block(100);
+  const r = await call(ds, 'PUT', `/v1/blocks/${other.hash}`, { body: b.bytes });
+  assert.equal(r.status, 400);
+  assert.equal(r.json().error.code, 'EINVAL');
+  await assertNotStored(other.hash);
+  await assertNotStored(b.hash);
+});
+
+test('a body larger than the block size: 413 EFBIG, nothing stored', async () => {
+  const big = block(BLOCK_SIZE_BYTES + 1);
+  const r = await call(ds, 'PUT', `/v1/blocks/${big.hash}`, { body: big.bytes });
+  assert.equal(r.status, 413);
+  assert.equal(r.json().error.code, 'EFBIG');
+  await assertNotStored(big.hash);
+  // The connection the client used is still good for the next request.
+  assert.equal((await call(ds, 'GET', '/v1/health')).status, 200);
+});
+
+test('a PUT without Content-Length (chunked): 411, nothing stored', async () => {
+  const b = block(1000);
+  const r = await call(ds, 'PUT', `/v1/blocks/${b.hash}`, { body: Readable.from([b.bytes.subarray(0, 500), b.bytes.subarray(500)]) });
+  assert.equal(r.status, 411);
+  await assertNotStored(b.hash);
+});
+
+test('path tricks are refused with 4xx and never reach a file', async () => {
+  const b = block(100);
+  await call(ds, 'PUT', `/v1/blocks/${b.hash}`, { body: b.bytes });
+  const tricks = [
+    '/v1/blocks/../x',
+    '/v1/blocks/../../identity.json',
+    '/v1/blocks/%2e%2e%2fidentity.json',
+    '/v1/blocks/..%2fidentity.json',
+    `/v1/blocks/${b.hash}/../../identity.json`,
+    `/v1/blocks/${b.hash}/extra`,
+    `/v1/blocks/${b.hash}/`,
+    `/v1//blocks/${b.hash}`,
+    `/v1/blocks/${b.hash.slice(0, 2)}%2f${b.hash.slice(2, 4)}%2f${b.hash}`,
+  ];
+  for (const path of tricks) {
+    const r = await rawCall(ds, 'GET', path);
+    assert.ok(r.status >= 400 && r.status < 500, `${path} -> ${r.status}`);
+    assert.equal(r.json().error.code, 'EINVAL', path);
+  }
+});
+
+test('unknown routes: 404 EINVAL (never ENOENT); wrong methods: 405', async () => {
+  for (const path of ['/', '/v1', '/v2/blocks', '/v1/nothing', '/v1/inventory/x']) {
+    const r = await call(ds, 'GET', path);
+    assert.equal(r.status, 404, path);
+    assert.equal(r.json().error.code, 'EINVAL', path);
+  }
+  const b = block(10);
+  const wrong = await call(ds, 'POST', `/v1/blocks/${b.hash}`);
+  assert.equal(wrong.status, 405);
+  assert.equal(wrong.headers.allow, 'GET, PUT, DELETE');
+  assert.equal((await call(ds, 'GET', '/v1/sync')).status, 405);
+  assert.equal((await call(ds, 'GET', `/v1/blocks/${b.hash}/verify`)).status, 405);
+  assert.equal((await call(ds, 'DELETE', '/v1/inventory')).status, 405);
+});
+
+test('a malformed sync request is refused with 400', async () => {
+  for (const body of ['not json', '{"blocks":"x"}', '{"blocks":["../etc"]}']) {
+    const r = await call(ds, 'POST', '/v1/sync', { body });
+    assert.equal(r.status, 400, body);
+    assert.equal(r.json().error.code, 'EINVAL');
+  }
+});
+
+test('a corrupt copy on disk: GET and verify answer 409 EBADMSG and the file is quarantined', async () => {
+  const b = block(5000);
+  assert.equal((await call(ds, 'PUT', `/v1/blocks/${b.hash}?sync=1`, { body: b.bytes })).status, 201);
+  flipByte(blockFile(dir, b.hash), 77);
+  const get = await call(ds, 'GET', `/v1/blocks/${b.hash}`);
+  assert.equal(get.status, 409);
+  assert.equal(get.json().error.code, 'EBADMSG');
+  assert.equal(existsSync(blockFile(dir, b.hash)), false);
+  assert.ok(readdirSync(join(dir, 'quarantine')).some((n) => n.startsWith(b.hash + '.')));
+  assert.equal((await inventory(ds)).has(b.hash), false);
+  assert.equal((await call(ds, 'GET', `/v1/blocks/${b.hash}`)).status, 404);
+
+  // Repair puts the block back; corrupting it again is caught by the digest check.
+  assert.equal((await call(ds, 'PUT', `/v1/blocks/${b.hash}`, { body: b.bytes })).status, 201);
+  flipByte(blockFile(dir, b.hash), 4999);
+  const verify = await call(ds, 'POST', `/v1/blocks/${b.hash}/verify`);
+  assert.equal(verify.status, 409);
+  assert.equal(verify.json().error.code, 'EBADMSG');
+  assert.equal(readdirSync(join(dir, 'quarantine')).filter((n) => n.startsWith(b.hash + '.')).length, 2);
+  assert.ok((await call(ds, 'GET', '/v1/health')).json().quarantined >= 2);
+});
+
+test('identity and synced blocks survive SIGKILL; a wiped directory comes back with a new identity', async () => {
+  const dir2 = join(root, 'data2');
+  const idOf = async (p: Proc) => (await call(p, 'GET', '/v1/health')).json().id as string;
+  let p = await startDataServer({ dir: dir2, secretFile, blockSizeBytes: BLOCK_SIZE_BYTES, index: 2 });
+  procs.push(p);
+  const id1 = await idOf(p);
+  const blocks = [block(100), block(2000), block(BLOCK_SIZE_BYTES)];
+  for (const b of blocks) assert.equal((await call(p, 'PUT', `/v1/blocks/${b.hash}?sync=1`, { body: b.bytes })).status, 201);
+  await p.kill();
+
+  p = await startDataServer({ dir: dir2, secretFile, blockSizeBytes: BLOCK_SIZE_BYTES, index: 2 });
+  procs.push(p);
+  assert.equal(await idOf(p), id1);
+  const inv = await inventory(p);
+  for (const b of blocks) {
+    assert.equal(inv.get(b.hash), b.bytes.length);
+    assert.ok((await call(p, 'GET', `/v1/blocks/${b.hash}`)).bytes.equals(b.bytes));
+  }
+  await p.stop();
+  assert.equal(p.child.exitCode, 0, 'SIGTERM must end the server with exit code 0');
+
+  rmSync(dir2, { recursive: true, force: true });
+  p = await startDataServer({ dir: dir2, secretFile, blockSizeBytes: BLOCK_SIZE_BYTES, index: 2 });
+  procs.push(p);
+  const id2 = await idOf(p);
+  assert.match(id2, UUID_RE);
+  assert.notEqual(id2, id1);
+  assert.equal((await inventory(p)).size, 0);
+  await p.kill();
+});
