@@ -1,0 +1,57 @@
+// The metadata server process: opens the store named by the URL, serves HTTP, and closes the
+// store cleanly on SIGTERM/SIGINT (SQLite checkpoints the WAL on close).
+import { createServer } from 'node:http';
+import type { Logger } from '../common/log.js';
+import { openStore } from './open-store.js';
+import { createMetaHandler } from './server.js';
+
+export interface MetaServerOptions {
+  metaUrl: string;
+  host: string;
+  port: number;
+  secret: string;
+  logger: Logger;
+}
+
+/** Longer than clients' idle pools hold connections, so the server is not the side that drops them. */
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+/** A request that has not finished arriving in this time is abandoned (slow-client bound). */
+const REQUEST_TIMEOUT_MS = 120_000;
+
+/** Resolves once the server listens; the process then lives until a signal stops it. */
+export async function runMetaServer(opts: MetaServerOptions): Promise<void> {
+  const log = opts.logger;
+  const store = await openStore(opts.metaUrl);
+  const handler = createMetaHandler(store, { secret: opts.secret, logger: log });
+  const server = createServer({ keepAlive: true, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
+    void handler(req, res);
+  });
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'meta server stopping');
+    server.close();
+    server.closeAllConnections();
+    store.close().then(
+      () => process.exit(0),
+      (err) => {
+        log.error({ err }, 'closing the metadata store failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      void store.close();
+      reject(new Error(`meta server cannot listen on ${opts.host}:${opts.port}: ${err.code ?? err.message}`));
+    });
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  log.info({ host: opts.host, port: opts.port, meta: opts.metaUrl, formatted: await store.isFormatted() }, 'meta server listening');
+}

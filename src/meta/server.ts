@@ -1,0 +1,103 @@
+// HTTP front of the metadata store: POST /v1/meta/<method> for clients, /v1/admin/* for the CLI.
+// Every request is authenticated before its body is read; every body is validated before the store
+// sees it. Answers are { result } or { error: { code, message } } (src/common/protocol.ts).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { checkAuth } from '../common/auth.js';
+import { FsError, toFsError } from '../common/errors.js';
+import { readJson, sendError, sendJson } from '../common/http-server.js';
+import type { Logger } from '../common/log.js';
+import type { MetaStore } from './api.js';
+import { ADMIN_SCHEMAS, META_ARG_SCHEMAS, isMetaMethod, parseArgs } from './arg-schemas.js';
+
+/**
+ * A commit carries its whole block list as hex (~70 bytes per block with its size entry): 64 MiB
+ * covers files of about a million blocks (1 TiB at 1 MiB blocks).
+ */
+export const MAX_META_BODY_BYTES = 64 * 1024 * 1024;
+const DEFAULT_FAULTS_LIMIT = 1000;
+const MAX_FAULTS_LIMIT = 100_000;
+
+type Handler = (req: IncomingMessage, url: URL) => Promise<unknown>;
+
+export function createMetaHandler(store: MetaStore, opts: { secret: string; logger: Logger }) {
+  const log = opts.logger;
+  const admin: Record<string, { method: 'GET' | 'POST'; run: Handler }> = {
+    '/v1/admin/format': {
+      method: 'POST',
+      run: async (req) => {
+        const a = parseArgs('format', ADMIN_SCHEMAS.format, await readJson(req, MAX_META_BODY_BYTES));
+        await store.format({ config: a.config as never });
+        return store.getCluster({});
+      },
+    },
+    '/v1/admin/servers': {
+      method: 'POST',
+      run: async (req) => store.setServers(parseArgs('servers', ADMIN_SCHEMAS.servers, await readJson(req, MAX_META_BODY_BYTES))),
+    },
+    '/v1/admin/blocks': { method: 'GET', run: async () => store.listBlocks() },
+    '/v1/admin/faults': { method: 'GET', run: async (_req, url) => store.listFaults({ limit: faultsLimit(url) }) },
+    '/v1/admin/integrity': { method: 'GET', run: async () => store.checkIntegrity() },
+  };
+
+  async function route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (url.pathname === '/v1/health') {
+      sendJson(res, 200, { ok: true });
+      return;
+    }
+    if (url.pathname.startsWith('/v1/meta/')) {
+      const name = url.pathname.slice('/v1/meta/'.length);
+      if (!isMetaMethod(name)) throw new FsError('EINVAL', `unknown method "${name}"`);
+      if (req.method !== 'POST') return methodNotAllowed(res, 'POST');
+      const args = parseArgs(name, META_ARG_SCHEMAS[name], await readJson(req, MAX_META_BODY_BYTES));
+      const call = store[name] as (a: unknown) => Promise<unknown>;
+      const result = await call.call(store, args);
+      sendJson(res, 200, { result });
+      return;
+    }
+    const ep = admin[url.pathname];
+    if (!ep) throw new FsError('ENOENT', `no such endpoint: ${req.method} ${url.pathname}`);
+    if (req.method !== ep.method) return methodNotAllowed(res, ep.method);
+    sendJson(res, 200, { result: await ep.run(req, url) });
+  }
+
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = Date.now();
+    if (!checkAuth(req.headers.authorization, opts.secret)) {
+      // Close rather than drain: an unauthenticated client gets no help streaming a large body at us.
+      res.setHeader('connection', 'close');
+      sendError(res, new FsError('EACCES', 'missing or wrong cluster secret'));
+      log.warn({ url: req.url, remote: req.socket.remoteAddress }, 'refused unauthenticated request');
+      return;
+    }
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://meta');
+    } catch {
+      sendError(res, new FsError('EINVAL', 'malformed request URL'));
+      return;
+    }
+    try {
+      await route(req, res, url);
+      log.debug({ path: url.pathname, ms: Date.now() - started }, 'request');
+    } catch (err) {
+      const fe = toFsError(err);
+      // Expected errnos (ENOENT...) are answers, not incidents; EIO means something is wrong here.
+      if (fe.code === 'EIO') log.error({ path: url.pathname, err }, 'request failed');
+      else log.debug({ path: url.pathname, code: fe.code, msg: fe.message }, 'request refused');
+      if (!res.headersSent) sendError(res, fe);
+      else res.destroy();
+    }
+  };
+}
+
+function methodNotAllowed(res: ServerResponse, allowed: string): void {
+  res.setHeader('allow', allowed);
+  sendError(res, new FsError('EINVAL', `method not allowed; use ${allowed}`), 405);
+}
+
+function faultsLimit(url: URL): number {
+  const raw = url.searchParams.get('limit');
+  if (raw === null) return DEFAULT_FAULTS_LIMIT;
+  if (!/^\d+$/.test(raw)) throw new FsError('EINVAL', `limit must be a whole number, got "${raw}"`);
+  return Math.min(Number(raw), MAX_FAULTS_LIMIT);
+}
