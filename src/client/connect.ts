@@ -1,0 +1,79 @@
+import { resolve } from 'node:path';
+import { readSecretFile } from '../common/auth.js';
+import { validateConfig } from '../common/config.js';
+import { silentLogger, type Logger } from '../common/log.js';
+import { paths, requireClusterState, metaUrlOf, DEFAULT_CLUSTER_DIR } from '../cluster/state.js';
+import { DataClient } from './data-client.js';
+import { MetaClient } from './meta-client.js';
+import { Mediator } from './quorum.js';
+import { QuorumFsClient } from './fs-client.js';
+
+export interface ConnectOptions {
+  metaUrl: string;
+  secret: string;
+  logger?: Logger;
+  /** How long a write waits for Qw servers before EIO (QUORUMFS_WRITE_WAIT_MS overrides the default). */
+  writeWaitMs?: number;
+  requestTimeoutMs?: number;
+  /**
+   * Per-client read quorum (like a per-request consistency level). It must still satisfy
+   * Qr + Qw > N with the cluster's Qw, so it can never read around the latest write.
+   */
+  readQuorum?: number;
+}
+
+export const DEFAULT_WRITE_WAIT_MS = 10_000;
+
+function envInt(name: string): number | undefined {
+  const v = process.env[name];
+  return v && /^\d+$/.test(v) ? Number(v) : undefined;
+}
+
+export async function connectClient(opts: ConnectOptions): Promise<QuorumFsClient> {
+  const logger = opts.logger ?? silentLogger();
+  const metaClient = new MetaClient({ url: opts.metaUrl, secret: opts.secret });
+  let cluster;
+  try {
+    cluster = await metaClient.api.getCluster({});
+  } catch (err) {
+    await metaClient.close();
+    throw err;
+  }
+  const config = opts.readQuorum === undefined ? cluster.config : validateConfig({ ...cluster.config, readQuorum: opts.readQuorum });
+  const requestTimeoutMs = opts.requestTimeoutMs ?? envInt('QUORUMFS_REQUEST_TIMEOUT_MS') ?? 15_000;
+  const servers = cluster.servers
+    .slice()
+    .sort((a, b) => a.index - b.index)
+    .map((s) => new DataClient({ index: s.index, url: s.url, secret: opts.secret, requestTimeoutMs, connectTimeoutMs: 2_000, connections: 8 }));
+  const mediator = new Mediator({
+    config,
+    servers,
+    reportFaults: (faults) => metaClient.api.reportFaults({ faults }),
+    reserveBlocks: (hashes) => metaClient.api.reserveBlocks({ hashes }),
+    writeWaitMs: opts.writeWaitMs ?? envInt('QUORUMFS_WRITE_WAIT_MS') ?? DEFAULT_WRITE_WAIT_MS,
+    retryIntervalMs: 200,
+    maxBlocksInFlight: 4,
+    syncBatchBlocks: 16,
+    logger,
+  });
+  return new QuorumFsClient(metaClient.api, mediator, { maxDirtyBlocks: 64, readAheadBlocks: 4 }, async () => {
+    await Promise.all([metaClient.close(), ...servers.map((s) => s.close())]);
+  });
+}
+
+/** Resolves `--dir DIR` (a local cluster) or `--meta URL --secret-file FILE` into a connected client. */
+export async function connectFromOptions(o: { dir?: string; meta?: string; secretFile?: string; logger?: Logger }): Promise<QuorumFsClient> {
+  const { metaUrl, secret } = resolveEndpoint(o);
+  return connectClient({ metaUrl, secret, logger: o.logger });
+}
+
+export function resolveEndpoint(o: { dir?: string; meta?: string; secretFile?: string }): { metaUrl: string; secret: string } {
+  if (o.meta) {
+    if (!o.secretFile) throw new Error('--meta needs --secret-file FILE with the cluster secret');
+    if (!/^https?:\/\/[^/]+\/?$/.test(o.meta)) throw new Error(`--meta must be the metadata server's URL, e.g. http://127.0.0.1:9100, got "${o.meta}"`);
+    return { metaUrl: o.meta.replace(/\/$/, ''), secret: readSecretFile(o.secretFile) };
+  }
+  const dir = resolve(o.dir ?? DEFAULT_CLUSTER_DIR);
+  const state = requireClusterState(dir);
+  return { metaUrl: metaUrlOf(state), secret: readSecretFile(o.secretFile ?? paths.secret(dir)) };
+}

@@ -1,0 +1,129 @@
+// HTTP client for one data server: a keep-alive connection pool and the block operations of
+// src/common/protocol.ts. Errors come back as FsError-like values with an errno code, so the
+// quorum logic can tell "missing" and "corrupt" (the copy is bad) from "unreachable" (the server is).
+import { Pool, type Dispatcher } from 'undici';
+import { authValue, type DataServerHealth, type InventoryResult, type SyncResult } from '../common/protocol.js';
+import { FsError, type ErrnoCode } from '../common/errors.js';
+
+export interface DataClientOptions {
+  index: number;
+  url: string;
+  secret: string;
+  /** Bound on waiting for a response's headers and for each body chunk. */
+  requestTimeoutMs: number;
+  connectTimeoutMs: number;
+  connections: number;
+}
+
+/** Why a copy did not count: the copy itself is bad, or the server could not be asked. */
+export type CopyFailure = 'missing' | 'corrupt' | 'unreachable' | 'refused';
+
+export class DataServerError extends Error {
+  constructor(readonly server: number, readonly failure: CopyFailure, message: string, readonly code: ErrnoCode | 'EBADMSG' = 'EIO') {
+    super(message);
+  }
+}
+
+export class DataClient {
+  readonly index: number;
+  readonly url: string;
+  private readonly pool: Pool;
+  private readonly auth: string;
+
+  constructor(opts: DataClientOptions) {
+    this.index = opts.index;
+    this.url = opts.url;
+    this.auth = authValue(opts.secret);
+    this.pool = new Pool(opts.url, {
+      connections: opts.connections,
+      pipelining: 1,
+      connectTimeout: opts.connectTimeoutMs,
+      headersTimeout: opts.requestTimeoutMs,
+      bodyTimeout: opts.requestTimeoutMs,
+      keepAliveTimeout: 60_000,
+    });
+  }
+
+  async putBlock(hash: string, bytes: Buffer, sync: boolean): Promise<void> {
+    await this.call('PUT', `/v1/blocks/${hash}${sync ? '?sync=1' : ''}`, bytes, 'application/octet-stream');
+  }
+
+  async sync(hashes: string[]): Promise<SyncResult> {
+    return (await this.json('POST', '/v1/sync', { blocks: hashes })) as SyncResult;
+  }
+
+  /** The block's bytes as the server sent them; the caller re-hashes them (pair assertion). */
+  async getBlock(hash: string): Promise<Buffer> {
+    return this.call('GET', `/v1/blocks/${hash}`);
+  }
+
+  /** Digest confirmation: the server re-hashes its own copy from disk. */
+  async verify(hash: string): Promise<number> {
+    return ((await this.json('POST', `/v1/blocks/${hash}/verify`)) as { size: number }).size;
+  }
+
+  async deleteBlock(hash: string): Promise<boolean> {
+    return ((await this.json('DELETE', `/v1/blocks/${hash}`)) as { deleted: boolean }).deleted;
+  }
+
+  async inventory(): Promise<InventoryResult> {
+    return (await this.json('GET', '/v1/inventory')) as InventoryResult;
+  }
+
+  async health(): Promise<DataServerHealth> {
+    return (await this.json('GET', '/v1/health')) as DataServerHealth;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+
+  private async json(method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<unknown> {
+    const raw = await this.call(method, path, body === undefined ? undefined : Buffer.from(JSON.stringify(body)), 'application/json');
+    return raw.length ? JSON.parse(raw.toString('utf8')) : {};
+  }
+
+  private async call(method: Dispatcher.HttpMethod, path: string, body?: Buffer, contentType?: string): Promise<Buffer> {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.pool.request({
+        method,
+        path,
+        body,
+        headers: { authorization: this.auth, ...(contentType && body ? { 'content-type': contentType } : {}) },
+      });
+    } catch (err) {
+      throw new DataServerError(this.index, 'unreachable', `server ${this.index} unreachable: ${describe(err)}`);
+    }
+    let data: Buffer;
+    try {
+      data = Buffer.from(await res.body.arrayBuffer());
+    } catch (err) {
+      throw new DataServerError(this.index, 'unreachable', `server ${this.index} dropped the response: ${describe(err)}`);
+    }
+    if (res.statusCode >= 200 && res.statusCode < 300) return data;
+    let code = 'EIO';
+    let message = `HTTP ${res.statusCode}`;
+    try {
+      const e = (JSON.parse(data.toString('utf8')) as { error?: { code?: string; message?: string } }).error;
+      code = e?.code ?? code;
+      message = e?.message ?? message;
+    } catch {
+      // Not our server's error body; keep the status line.
+    }
+    if (res.statusCode === 404 && code === 'ENOENT') throw new DataServerError(this.index, 'missing', `server ${this.index}: block missing`, 'ENOENT');
+    if (res.statusCode === 409 && code === 'EBADMSG') throw new DataServerError(this.index, 'corrupt', `server ${this.index}: copy corrupt (${message})`, 'EBADMSG');
+    if (code === 'ENOSPC') throw new DataServerError(this.index, 'refused', `server ${this.index}: disk full`, 'ENOSPC');
+    throw new DataServerError(this.index, 'refused', `server ${this.index} refused ${method} ${path.split('?')[0]}: ${code} ${message}`, code as ErrnoCode);
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  return e?.code ?? e?.message ?? String(err);
+}
+
+/** Thrown by the mediator to the application: always an EIO with the reason spelled out. */
+export function quorumError(message: string): FsError {
+  return new FsError('EIO', message);
+}

@@ -1,0 +1,45 @@
+import type { ClusterConfig } from '../common/config.js';
+import { FsError } from '../common/errors.js';
+import type { Attr, Ino, MetaApi } from '../meta/api.js';
+import type { FsClient, OpenFile, OpenOptions } from './types.js';
+import type { Mediator } from './quorum.js';
+import { QuorumOpenFile, type OpenFileOptions } from './open-file.js';
+
+/** FsClient over a remote metadata server and the quorum mediator. */
+export class QuorumFsClient implements FsClient {
+  constructor(
+    readonly meta: MetaApi,
+    readonly mediator: Mediator,
+    private readonly fileOpts: OpenFileOptions,
+    private readonly onClose: () => Promise<void>,
+  ) {}
+
+  get config(): ClusterConfig {
+    return this.mediator.config;
+  }
+
+  async open(path: string, opts: OpenOptions): Promise<OpenFile> {
+    const attr = await this.meta.lookup({ path });
+    if (attr.type === 'dir') throw new FsError('EISDIR', `${path} is a directory`);
+    if (attr.type !== 'file') throw new FsError('EINVAL', `${path} is not a regular file`);
+    return this.openIno(attr.ino, opts);
+  }
+
+  async openIno(ino: Ino, opts: OpenOptions): Promise<OpenFile> {
+    const layout = await this.meta.getLayout({ ino });
+    const f = new QuorumOpenFile(this.meta, this.mediator, layout, opts.write, this.fileOpts);
+    if (opts.truncate && layout.size > 0) await f.truncate(0);
+    return f;
+  }
+
+  async truncatePath(path: string, size: number): Promise<Attr> {
+    const f = await this.open(path, { write: true });
+    await f.truncate(size);
+    await f.close();
+    return this.meta.lookup({ path });
+  }
+
+  close(): Promise<void> {
+    return this.onClose();
+  }
+}

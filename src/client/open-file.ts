@@ -1,0 +1,221 @@
+// An open regular file: the data path of the mount and the CLI. Writes land in whole-block
+// buffers; a block is uploaded as soon as it is complete (or when too many are dirty), so a
+// sequential writer streams with bounded memory; flush uploads the rest, waits for Qw durable
+// copies and commits the new block list in one metadata transaction (all or nothing).
+import { FsError } from '../common/errors.js';
+import { blockName, isAllZero } from '../common/hash.js';
+import type { Attr, BlockRef, FileLayout, Ino, MetaApi } from '../meta/api.js';
+import type { OpenFile } from './types.js';
+import type { Mediator, WriteSession } from './quorum.js';
+import { Mutex } from './mutex.js';
+
+export interface OpenFileOptions {
+  /** Dirty blocks kept in memory before the oldest is uploaded early. */
+  maxDirtyBlocks: number;
+  /** Blocks fetched ahead of a sequential reader. */
+  readAheadBlocks: number;
+}
+
+export class QuorumOpenFile implements OpenFile {
+  readonly ino: Ino;
+  private readonly blockSize: number;
+  private fileSize: number;
+  private blocks: BlockRef[];
+  private readonly dirty = new Map<number, Buffer>();
+  private readonly blockSizes: Record<string, number> = {};
+  private readonly cache = new Map<string, Promise<Buffer>>();
+  private session: WriteSession | null = null;
+  private changed = false;
+  private lastReadEnd = -1;
+  private readonly lock = new Mutex();
+
+  constructor(
+    private readonly meta: MetaApi,
+    private readonly mediator: Mediator,
+    layout: FileLayout,
+    private readonly writable: boolean,
+    private readonly opts: OpenFileOptions,
+  ) {
+    this.ino = layout.ino;
+    this.blockSize = layout.blockSizeBytes;
+    this.fileSize = layout.size;
+    this.blocks = layout.blocks.slice();
+  }
+
+  size(): number {
+    return this.fileSize;
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (offset < 0 || length < 0) throw new FsError('EINVAL', 'negative offset or length');
+    const end = Math.min(this.fileSize, offset + length);
+    if (offset >= end) return Buffer.alloc(0);
+    const B = this.blockSize;
+    const first = Math.floor(offset / B);
+    const last = Math.floor((end - 1) / B);
+    if (offset === this.lastReadEnd) this.readAhead(last + 1);
+    this.lastReadEnd = end;
+    const out = Buffer.alloc(end - offset);
+    const parts = [];
+    for (let i = first; i <= last; i++) parts.push(this.blockContent(i).then((src) => ({ i, src })));
+    for (const { i, src } of await Promise.all(parts)) {
+      const blockStart = i * B;
+      const from = Math.max(offset, blockStart) - blockStart;
+      const to = Math.min(end, blockStart + B) - blockStart;
+      // A stored block may be shorter than its range (the file grew later): the rest reads as zeros.
+      if (from < src.length) src.copy(out, blockStart + from - offset, from, Math.min(to, src.length));
+    }
+    return out;
+  }
+
+  write(offset: number, data: Buffer): Promise<void> {
+    this.assertWritable();
+    if (offset < 0) return Promise.reject(new FsError('EINVAL', 'negative offset'));
+    if (data.length === 0) return Promise.resolve();
+    const copy = Buffer.from(data);
+    return this.lock.run(async () => {
+      const B = this.blockSize;
+      const end = offset + copy.length;
+      for (let i = Math.floor(offset / B); i <= Math.floor((end - 1) / B); i++) {
+        const blockStart = i * B;
+        const from = Math.max(offset, blockStart);
+        const to = Math.min(end, blockStart + B);
+        const buf = await this.dirtyBlock(i, from === blockStart && to === blockStart + B);
+        copy.copy(buf, from - blockStart, from - offset, to - offset);
+        if (to > this.fileSize) this.fileSize = to;
+        this.changed = true;
+        // A writer that reached the end of a block is done with it: stream it out now.
+        if (to === blockStart + B) await this.uploadBlock(i);
+      }
+      while (this.dirty.size > this.opts.maxDirtyBlocks) await this.uploadBlock(this.dirty.keys().next().value!);
+    });
+  }
+
+  truncate(size: number): Promise<void> {
+    this.assertWritable();
+    if (size < 0 || !Number.isSafeInteger(size)) return Promise.reject(new FsError('EINVAL', 'invalid size'));
+    return this.lock.run(async () => {
+      if (size === this.fileSize) return;
+      const B = this.blockSize;
+      if (size < this.fileSize) {
+        const keep = Math.ceil(size / B);
+        if (this.blocks.length > keep) this.blocks.length = keep;
+        for (const i of [...this.dirty.keys()]) if (i >= keep) this.dirty.delete(i);
+        // Bytes past the new end must not survive in the last block, or a later extension would expose them.
+        if (size % B !== 0) {
+          const buf = await this.dirtyBlock(keep - 1, false);
+          buf.fill(0, size - (keep - 1) * B);
+        }
+      }
+      this.fileSize = size;
+      this.changed = true;
+    });
+  }
+
+  flush(): Promise<void> {
+    if (!this.writable) return Promise.resolve();
+    return this.lock.run(async () => {
+      await this.commitLocked();
+    });
+  }
+
+  fsync(): Promise<void> {
+    return this.flush();
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      this.cache.clear();
+    }
+  }
+
+  private async commitLocked(): Promise<Attr | null> {
+    if (!this.changed) return null;
+    for (const i of [...this.dirty.keys()].sort((a, b) => a - b)) await this.uploadBlock(i);
+    const missed = this.session ? await this.session.finish() : [];
+    const count = Math.ceil(this.fileSize / this.blockSize);
+    const list: BlockRef[] = Array.from({ length: count }, (_, i) => this.blocks[i] ?? null);
+    while (list.length && list[list.length - 1] === null) list.pop();
+    const blockSizes: Record<string, number> = {};
+    for (const h of list) if (h && this.blockSizes[h] !== undefined) blockSizes[h] = this.blockSizes[h]!;
+    const attr = await this.meta.commit({ ino: this.ino, size: this.fileSize, blocks: list, blockSizes, mtimeMs: Date.now() });
+    this.blocks = list;
+    this.session = null;
+    this.changed = false;
+    if (missed.length) this.mediator.report(missed);
+    return attr;
+  }
+
+  private assertWritable(): void {
+    if (!this.writable) throw new FsError('EBADF', 'file not open for writing');
+  }
+
+  /** The buffer of block i, loading its committed content unless the caller overwrites it whole. */
+  private async dirtyBlock(i: number, wholeOverwrite: boolean): Promise<Buffer> {
+    const existing = this.dirty.get(i);
+    if (existing) return existing;
+    const buf = Buffer.alloc(this.blockSize);
+    if (!wholeOverwrite) (await this.blockContent(i)).copy(buf);
+    this.dirty.set(i, buf);
+    return buf;
+  }
+
+  /** Uploads dirty block i (in the background, bounded by the write session). */
+  private async uploadBlock(i: number): Promise<void> {
+    const buf = this.dirty.get(i);
+    if (!buf) return;
+    this.dirty.delete(i);
+    const len = Math.min(this.blockSize, this.fileSize - i * this.blockSize);
+    if (len <= 0) return;
+    const content = buf.subarray(0, len);
+    while (this.blocks.length < i) this.blocks.push(null);
+    if (isAllZero(content)) {
+      this.blocks[i] = null;
+      return;
+    }
+    const hash = blockName(content);
+    this.blocks[i] = hash;
+    this.blockSizes[hash] = len;
+    this.remember(hash, Promise.resolve(content));
+    this.session ??= this.mediator.newWriteSession();
+    await this.session.add(hash, content);
+  }
+
+  /** Current content of block i: dirty buffer, cached or fetched by quorum read, or zeros. */
+  private blockContent(i: number): Promise<Buffer> {
+    const d = this.dirty.get(i);
+    if (d) return Promise.resolve(d);
+    const hash = this.blocks[i];
+    if (!hash) return Promise.resolve(Buffer.alloc(0));
+    return this.fetch(hash);
+  }
+
+  private fetch(hash: string): Promise<Buffer> {
+    const hit = this.cache.get(hash);
+    if (hit) {
+      this.cache.delete(hash);
+      this.cache.set(hash, hit);
+      return hit;
+    }
+    const p = this.mediator.readBlock(hash);
+    this.remember(hash, p);
+    p.catch(() => this.cache.delete(hash));
+    return p;
+  }
+
+  private remember(hash: string, p: Promise<Buffer>): void {
+    this.cache.set(hash, p);
+    const cap = this.opts.readAheadBlocks + 4;
+    while (this.cache.size > cap) this.cache.delete(this.cache.keys().next().value!);
+  }
+
+  private readAhead(from: number): void {
+    const count = Math.ceil(this.fileSize / this.blockSize);
+    for (let i = from; i < Math.min(count, from + this.opts.readAheadBlocks); i++) {
+      const hash = this.blocks[i];
+      if (hash && !this.dirty.has(i) && !this.cache.has(hash)) this.fetch(hash).catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,264 @@
+// The mediator of the report, made exact: quorum reads with digest confirmation and quorum writes
+// whose acknowledgement means Qw durable copies of every block. Everything here is bounded: blocks
+// in flight, blocks held in memory until durable, and the time a write waits for servers.
+import type { ClusterConfig } from '../common/config.js';
+import type { Logger } from '../common/log.js';
+import { blockName } from '../common/hash.js';
+import type { BlockFault } from '../meta/api.js';
+import { DataClient, DataServerError, quorumError } from './data-client.js';
+
+export interface MediatorOptions {
+  config: ClusterConfig;
+  /** Data servers in index order 1..N. */
+  servers: DataClient[];
+  /** Where missing/corrupt copies are reported (the metadata server's repair queue). */
+  reportFaults: (faults: BlockFault[]) => Promise<void>;
+  /** Protects blocks from garbage collection before they are uploaded and committed. */
+  reserveBlocks: (hashes: string[]) => Promise<void>;
+  /** How long a write waits for Qw servers before it fails with EIO. */
+  writeWaitMs: number;
+  /** Pause between retries of servers that missed a block. */
+  retryIntervalMs: number;
+  /** Blocks uploading at once per write session. */
+  maxBlocksInFlight: number;
+  /** Uploaded blocks per batched fsync (the commit point DESIGN.md allows). */
+  syncBatchBlocks: number;
+  logger: Logger;
+}
+
+/** Servers that failed recently are asked last, so a dead server does not slow every read. */
+const FAILURE_MEMORY_MS = 5_000;
+
+export class Mediator {
+  readonly config: ClusterConfig;
+  private readonly lastFailureMs = new Map<number, number>();
+
+  constructor(readonly opts: MediatorOptions) {
+    this.config = opts.config;
+  }
+
+  get servers(): DataClient[] {
+    return this.opts.servers;
+  }
+
+  noteFailure(server: number): void {
+    this.lastFailureMs.set(server, Date.now());
+  }
+
+  noteSuccess(server: number): void {
+    this.lastFailureMs.delete(server);
+  }
+
+  /** Rotates by the block name so single-copy reads spread over servers; recently failed ones go last. */
+  private candidates(hash: string): DataClient[] {
+    const all = this.opts.servers;
+    const start = parseInt(hash.slice(0, 8), 16) % all.length;
+    const rotated = all.slice(start).concat(all.slice(0, start));
+    const now = Date.now();
+    const healthy = rotated.filter((s) => now - (this.lastFailureMs.get(s.index) ?? 0) > FAILURE_MEMORY_MS);
+    const suspect = rotated.filter((s) => !healthy.includes(s));
+    return healthy.concat(suspect);
+  }
+
+  /**
+   * Returns the block's bytes once Qr servers confirm a good copy: one sends the bytes (re-hashed
+   * here), the others confirm by re-hashing their own copy. Never returns bytes that do not hash to
+   * the name; fails with EIO when fewer than Qr good copies can be found.
+   */
+  async readBlock(hash: string): Promise<Buffer> {
+    const qr = this.config.readQuorum;
+    const cands = this.candidates(hash);
+    let next = 0;
+    const reasons: string[] = [];
+    const faults: BlockFault[] = [];
+    const failed = (s: DataClient, err: unknown) => {
+      const e = err instanceof DataServerError ? err : new DataServerError(s.index, 'unreachable', String(err));
+      reasons.push(e.message);
+      if (e.failure === 'missing' || e.failure === 'corrupt') faults.push({ hash, server: s.index, reason: e.failure });
+      else this.noteFailure(s.index);
+    };
+    const fetchFrom = async (s: DataClient): Promise<Buffer | null> => {
+      try {
+        const bytes = await s.getBlock(hash);
+        if (blockName(bytes) === hash) {
+          this.noteSuccess(s.index);
+          return bytes;
+        }
+        failed(s, new DataServerError(s.index, 'corrupt', `server ${s.index}: sent bytes that do not hash to the block name`));
+      } catch (err) {
+        failed(s, err);
+      }
+      return null;
+    };
+    const getter = async (): Promise<Buffer | null> => {
+      while (next < cands.length) {
+        const bytes = await fetchFrom(cands[next++]!);
+        if (bytes) return bytes;
+      }
+      return null;
+    };
+    const verifier = async (): Promise<DataClient | null> => {
+      while (next < cands.length) {
+        const s = cands[next++]!;
+        try {
+          await s.verify(hash);
+          this.noteSuccess(s.index);
+          return s;
+        } catch (err) {
+          failed(s, err);
+        }
+      }
+      return null;
+    };
+    const [bytes0, ...confirmed] = await Promise.all([getter(), ...Array.from({ length: qr - 1 }, verifier)]);
+    const verified = confirmed.filter((s): s is DataClient => s !== null);
+    let bytes = bytes0;
+    let good = verified.length + (bytes ? 1 : 0);
+    // Every server was tried and none sent good bytes, but some confirmed their copy: ask one of them.
+    for (let i = 0; !bytes && i < verified.length; i++) {
+      bytes = await fetchFrom(verified[i]!);
+      if (!bytes) good--;
+    }
+    if (faults.length) this.report(faults);
+    if (bytes && good >= qr) return bytes;
+    throw quorumError(`read quorum not met for block ${hash.slice(0, 12)}: ${good} good cop${good === 1 ? 'y' : 'ies'} of Qr=${qr} (${reasons.join('; ') || 'no servers'})`);
+  }
+
+  report(faults: BlockFault[]): void {
+    this.opts.reportFaults(faults).catch((err: unknown) => {
+      this.opts.logger.warn({ err: String(err), faults: faults.length }, 'could not report faults to the metadata server');
+    });
+  }
+
+  newWriteSession(): WriteSession {
+    return new WriteSession(this);
+  }
+}
+
+interface PendingBlock {
+  hash: string;
+  /** Held until Qw servers confirmed the block durable, then dropped. */
+  bytes: Buffer | null;
+  stored: Set<number>;
+  durable: Set<number>;
+  lastError: Map<number, string>;
+}
+
+/**
+ * Uploads the blocks of one commit. `add` applies back-pressure; `finish` returns only when every
+ * block is durable on Qw servers (or throws EIO once writeWaitMs passed without that).
+ */
+export class WriteSession {
+  private readonly blocks = new Map<string, PendingBlock>();
+  private readonly unsynced: PendingBlock[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private syncing: Promise<void> = Promise.resolve();
+  private failure: Error | null = null;
+
+  constructor(private readonly m: Mediator) {}
+
+  /** Starts uploading a block; resolves once there is room for another (bounded memory). */
+  async add(hash: string, bytes: Buffer): Promise<void> {
+    this.throwIfFailed();
+    if (this.blocks.has(hash)) return;
+    const b: PendingBlock = { hash, bytes, stored: new Set(), durable: new Set(), lastError: new Map() };
+    this.blocks.set(hash, b);
+    const p = this.upload(b).finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
+    while (this.inFlight.size >= this.m.opts.maxBlocksInFlight) await Promise.race(this.inFlight);
+    if (this.unsynced.length >= this.m.opts.syncBatchBlocks) await this.syncRound();
+    this.throwIfFailed();
+  }
+
+  /** Waits until every added block is durable on at least Qw servers. Returns the copies that missed. */
+  async finish(): Promise<BlockFault[]> {
+    this.throwIfFailed();
+    await Promise.all(this.inFlight);
+    await this.syncRound();
+    this.throwIfFailed();
+    const n = this.m.config.replicas;
+    const missed: BlockFault[] = [];
+    for (const b of this.blocks.values()) {
+      if (b.durable.size >= n) continue;
+      for (const s of this.m.servers) if (!b.durable.has(s.index)) missed.push({ hash: b.hash, server: s.index, reason: 'write-missed' });
+    }
+    return missed;
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  private async upload(b: PendingBlock): Promise<void> {
+    const bytes = b.bytes!;
+    try {
+      await this.m.opts.reserveBlocks([b.hash]);
+    } catch (err) {
+      this.failure ??= err as Error;
+      return;
+    }
+    await Promise.all(this.m.servers.map(async (s) => {
+      try {
+        await s.putBlock(b.hash, bytes, false);
+        b.stored.add(s.index);
+      } catch (err) {
+        b.lastError.set(s.index, err instanceof Error ? err.message : String(err));
+        if (err instanceof DataServerError && err.failure === 'unreachable') this.m.noteFailure(s.index);
+      }
+    }));
+    this.unsynced.push(b);
+  }
+
+  /** One batched fsync per server for the blocks it stored, then retries for blocks below Qw. */
+  private syncRound(): Promise<void> {
+    this.syncing = this.syncing.then(async () => {
+      if (this.failure) return;
+      const batch = this.unsynced.splice(0);
+      if (!batch.length) return;
+      await Promise.all(this.m.servers.map(async (s) => {
+        const names = batch.filter((b) => b.stored.has(s.index)).map((b) => b.hash);
+        if (!names.length) return;
+        try {
+          const r = await s.sync(names);
+          const durable = new Set(r.durable);
+          for (const b of batch) if (durable.has(b.hash)) b.durable.add(s.index);
+        } catch (err) {
+          for (const b of batch) b.lastError.set(s.index, err instanceof Error ? err.message : String(err));
+        }
+      }));
+      try {
+        await this.ensureQuorum(batch);
+      } catch (err) {
+        this.failure = err as Error;
+      }
+    });
+    return this.syncing;
+  }
+
+  /** The write waits, bounded by writeWaitMs, for Qw durable copies of each block. */
+  private async ensureQuorum(batch: PendingBlock[]): Promise<void> {
+    const qw = this.m.config.writeQuorum;
+    const deadline = Date.now() + this.m.opts.writeWaitMs;
+    let short = batch.filter((b) => b.durable.size < qw);
+    while (short.length) {
+      if (Date.now() >= deadline) {
+        const b = short[0]!;
+        const why = [...b.lastError.entries()].filter(([s]) => !b.durable.has(s)).map(([, e]) => e).join('; ');
+        throw quorumError(`write quorum not met: block ${b.hash.slice(0, 12)} durable on ${b.durable.size} of Qw=${qw} servers after ${this.m.opts.writeWaitMs} ms (${why || 'no answer'})`);
+      }
+      await new Promise((r) => setTimeout(r, this.m.opts.retryIntervalMs));
+      await Promise.all(short.flatMap((b) => this.m.servers.filter((s) => !b.durable.has(s.index)).map(async (s) => {
+        try {
+          await s.putBlock(b.hash, b.bytes!, true);
+          b.durable.add(s.index);
+          b.stored.add(s.index);
+        } catch (err) {
+          b.lastError.set(s.index, err instanceof Error ? err.message : String(err));
+        }
+      })));
+      short = short.filter((b) => b.durable.size < qw);
+    }
+    // Durable on Qw: the bytes are no longer needed here; repair fills the remaining copies.
+    for (const b of batch) b.bytes = null;
+  }
+}

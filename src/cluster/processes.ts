@@ -1,0 +1,132 @@
+// Starting, finding and stopping the local cluster's server processes. Each server is its own OS
+// process whose command line names its directory; its pid is recorded in that directory.
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, readFileSync, writeFileSync, existsSync, rmSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ClusterState } from './state.js';
+import { paths } from './state.js';
+
+export const CLI_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'quorumfs.js');
+
+export type ServerRef = { kind: 'meta' } | { kind: 'data'; index: number };
+
+export function serverName(ref: ServerRef): string {
+  return ref.kind === 'meta' ? 'metadata server' : `data server ${ref.index}`;
+}
+
+export function allServers(state: ClusterState): ServerRef[] {
+  return [{ kind: 'meta' }, ...state.dataPorts.map((_, i) => ({ kind: 'data' as const, index: i + 1 }))];
+}
+
+function pidFile(dir: string, ref: ServerRef): string {
+  return ref.kind === 'meta' ? paths.metaPid(dir) : paths.dataPid(dir, ref.index);
+}
+
+function logFile(dir: string, ref: ServerRef): string {
+  return ref.kind === 'meta' ? paths.metaLog(dir) : paths.dataLog(dir, ref.index);
+}
+
+export function serverArgs(dir: string, state: ClusterState, ref: ServerRef): string[] {
+  const common = ['--secret-file', paths.secret(dir)];
+  if (ref.kind === 'meta') {
+    return ['meta-server', '--meta', `sqlite://${paths.metaDb(dir)}`, '--listen', `${state.host}:${state.metaPort}`, ...common];
+  }
+  return [
+    'data-server', '--dir', paths.dataDir(dir, ref.index), '--listen', `${state.host}:${state.dataPorts[ref.index - 1]}`,
+    ...common, '--block-size', String(state.config.blockSizeBytes), '--index', String(ref.index),
+  ];
+}
+
+/** Pid of the server if its process is alive and really is that server (pids get reused). */
+export function runningPid(dir: string, ref: ServerRef): number | null {
+  const f = pidFile(dir, ref);
+  if (!existsSync(f)) return null;
+  const pid = Number(readFileSync(f, 'utf8').trim());
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const marker = ref.kind === 'meta' ? `sqlite://${paths.metaDb(dir)}` : paths.dataDir(dir, ref.index);
+    return cmdline.includes(marker) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Starts one server detached from this process, its output appended to its server.log. */
+export function startServer(dir: string, state: ClusterState, ref: ServerRef): number {
+  const log = logFile(dir, ref);
+  mkdirSync(dirname(log), { recursive: true });
+  const fd = openSync(log, 'a');
+  try {
+    const child = spawn(process.execPath, [CLI_PATH, ...serverArgs(dir, state, ref)], {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+    });
+    child.unref();
+    if (!child.pid) throw new Error(`could not start ${serverName(ref)}`);
+    writeFileSync(pidFile(dir, ref), `${child.pid}\n`);
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function signalServer(dir: string, ref: ServerRef, signal: NodeJS.Signals): number | null {
+  const pid = runningPid(dir, ref);
+  if (pid === null) return null;
+  try {
+    process.kill(pid, signal);
+  } catch {
+    return null;
+  }
+  return pid;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** SIGTERM, wait up to graceMs, then SIGKILL; resolves when the process is gone. */
+export async function stopServer(dir: string, ref: ServerRef, graceMs = 10_000): Promise<boolean> {
+  const pid = signalServer(dir, ref, 'SIGTERM');
+  if (pid === null) {
+    rmSync(pidFile(dir, ref), { force: true });
+    return false;
+  }
+  const deadline = Date.now() + graceMs;
+  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  if (alive(pid)) process.kill(pid, 'SIGKILL');
+  while (alive(pid)) await new Promise((r) => setTimeout(r, 20));
+  rmSync(pidFile(dir, ref), { force: true });
+  return true;
+}
+
+/** SIGKILL (the chaos commands' crash) and wait until the process is gone. */
+export async function killServer(dir: string, ref: ServerRef): Promise<boolean> {
+  const pid = signalServer(dir, ref, 'SIGKILL');
+  if (pid === null) return false;
+  while (alive(pid)) await new Promise((r) => setTimeout(r, 20));
+  return true;
+}
+
+/** Last non-empty line of a server's log, for one-line error messages. */
+export function lastLogLine(dir: string, ref: ServerRef): string {
+  try {
+    const lines = readFileSync(logFile(dir, ref), 'utf8').trim().split('\n');
+    const last = lines[lines.length - 1] ?? '';
+    try {
+      const j = JSON.parse(last) as { msg?: string; err?: unknown };
+      return [j.msg, j.err ? String((j.err as { message?: string }).message ?? j.err) : ''].filter(Boolean).join(': ');
+    } catch {
+      return last;
+    }
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,92 @@
+// The quorumfs CLI as a user runs it: bad configs refused with one line and nothing created; a
+// local cluster brought up detached, used with the file commands, inspected and brought down.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir, CLI } from './helpers/procs.js';
+
+function qfs(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input, timeout: 60_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) {
+    if (existsSync(join(d, 'cluster.json'))) qfs(['down', '--dir', d]);
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('invalid configs are refused with one clear line and nothing is created', () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--replicas', '0'], /replicas \(N\) must be at least 1/],
+    [['--replicas', '5', '--write-quorum', '2', '--read-quorum', '3'], /Qr \+ Qw must exceed N/],
+    [['--replicas', '3', '--write-quorum', '3', '--read-quorum', '4'], /read quorum Qr=4 exceeds replicas N=3/],
+    [['--replicas', '3', '--write-quorum', '4'], /write quorum Qw=4 exceeds replicas N=3/],
+    [['--replicas', 'five'], /--replicas must be a whole number/],
+    [['--read-quorum', '2.5'], /--read-quorum must be a whole number/],
+    [['--block-size', '12'], /block size must be at least/],
+  ];
+  for (const [flags, re] of cases) {
+    const dir = join(tempDir(), 'cluster');
+    dirs.push(dir);
+    const r = qfs(['up', '--dir', dir, '--detach', ...flags]);
+    assert.equal(r.code, 1, `${flags.join(' ')}: exit code`);
+    assert.match(r.stderr, re);
+    assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+    assert.equal(existsSync(dir), false, 'nothing created for a refused config');
+  }
+});
+
+test('up --detach, file commands, status, down, and resume with the same data', () => {
+  const dir = join(tempDir(), 'c');
+  dirs.push(dir);
+  const up = qfs(['up', '--dir', dir, '--detach', '--replicas', '3']);
+  assert.equal(up.code, 0, up.stderr);
+  assert.match(up.stdout, /N=3 Qw=3 Qr=2/);
+  assert.equal(statSync(join(dir, 'secret')).mode & 0o777, 0o600, 'secret is private');
+  for (let k = 1; k <= 3; k++) assert.ok(existsSync(join(dir, `data-${k}`, 'identity.json')), `data-${k} holds its identity`);
+
+  const local = join(dir, '..', 'hello.txt');
+  writeFileSync(local, 'hello, quorum\n');
+  const d = ['--dir', dir];
+  assert.equal(qfs(['mkdir', '/docs', ...d]).code, 0);
+  assert.equal(qfs(['put', local, '/docs/a.txt', ...d]).code, 0);
+  assert.equal(qfs(['cat', '/docs/a.txt', ...d]).stdout, 'hello, quorum\n');
+  assert.equal(qfs(['mv', '/docs/a.txt', '/docs/b.txt', ...d]).code, 0);
+  const ls = qfs(['ls', '/docs', ...d]);
+  assert.match(ls.stdout, /^-rw.* 14 .* b\.txt$/m);
+  assert.match(qfs(['stat', '/docs/b.txt', ...d]).stdout, /size: 14/);
+  const out = join(dir, '..', 'out.txt');
+  assert.equal(qfs(['get', '/docs/b.txt', out, ...d]).code, 0);
+  assert.equal(readFileSync(out, 'utf8'), 'hello, quorum\n');
+
+  const missing = qfs(['cat', '/nope', ...d]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /^quorumfs cat: ENOENT/);
+  assert.equal(qfs(['rm', '/docs', ...d]).code, 1, 'rm of a directory without -r is refused');
+
+  const st = JSON.parse(qfs(['status', '--json', ...d]).stdout) as { servers: Array<{ up: boolean; blocks: number }>; blocks: { referenced: number; underReplicated: number } };
+  assert.equal(st.servers.length, 3);
+  assert.ok(st.servers.every((s) => s.up && s.blocks === 1));
+  assert.deepEqual([st.blocks.referenced, st.blocks.underReplicated], [1, 0]);
+
+  const down = qfs(['down', ...d]);
+  assert.equal(down.code, 0, down.stderr);
+  assert.match(down.stdout, /stopped 4 servers/);
+  const stDown = qfs(['status', ...d]);
+  assert.match(stDown.stdout, /data server 1: DOWN/);
+
+  // Started again on the same directory: the same cluster and data.
+  assert.equal(qfs(['up', '--dir', dir, '--detach']).code, 0);
+  assert.equal(qfs(['cat', '/docs/b.txt', ...d]).stdout, 'hello, quorum\n');
+  const conflict = qfs(['up', '--dir', dir, '--detach', '--replicas', '5']);
+  assert.equal(conflict.code, 1);
+  assert.match(conflict.stderr, /created with replicas=3/);
+  assert.equal(qfs(['rm', '-r', '/docs', ...d]).code, 0);
+  assert.equal(qfs(['ls', '/', ...d]).stdout, '');
+  assert.equal(qfs(['down', ...d]).code, 0);
+});

@@ -1,0 +1,88 @@
+// Starts real QuorumFS server processes for tests, on loopback ports, and cleans them up.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const CLI = join(REPO_ROOT, 'bin', 'quorumfs.js');
+
+export function tempDir(prefix = 'qfs-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Writes a fresh secret file (mode 0600) into dir and returns [path, secret]. */
+export function makeSecret(dir: string): [string, string] {
+  mkdirSync(dir, { recursive: true });
+  const secret = randomBytes(32).toString('hex');
+  const path = join(dir, 'secret');
+  writeFileSync(path, secret + '\n', { mode: 0o600 });
+  return [path, secret];
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
+export interface Proc {
+  child: ChildProcess;
+  port: number;
+  url: string;
+  output: () => string;
+  /** SIGKILL and wait for exit. */
+  kill(): Promise<void>;
+  /** SIGTERM and wait for exit. */
+  stop(): Promise<void>;
+}
+
+/** Spawns `quorumfs <args>` and waits until it accepts connections on `port` (max 15 s). */
+export async function startCli(args: string[], port: number): Promise<Proc> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 15_000;
+  while (!(await portOpen(port))) {
+    if (child.exitCode !== null) throw new Error(`process exited early (${child.exitCode}): ${out}`);
+    if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error(`process did not listen on ${port}: ${out}`); }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const end = async (sig: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    await exited;
+  };
+  return { child, port, url: `http://127.0.0.1:${port}`, output: () => out, kill: () => end('SIGKILL'), stop: () => end('SIGTERM') };
+}
+
+export async function startDataServer(opts: { dir: string; secretFile: string; blockSizeBytes?: number; port?: number; index?: number }): Promise<Proc> {
+  const port = opts.port ?? (await freePort());
+  return startCli([
+    'data-server', '--dir', opts.dir, '--listen', `127.0.0.1:${port}`, '--secret-file', opts.secretFile,
+    '--block-size', String(opts.blockSizeBytes ?? 1024 * 1024), '--index', String(opts.index ?? 0),
+  ], port);
+}
+
+export async function startMetaServer(opts: { dbPath: string; secretFile: string; port?: number }): Promise<Proc> {
+  const port = opts.port ?? (await freePort());
+  return startCli(['meta-server', '--meta', `sqlite://${opts.dbPath}`, '--listen', `127.0.0.1:${port}`, '--secret-file', opts.secretFile], port);
+}

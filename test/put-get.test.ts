@@ -1,0 +1,102 @@
+// put/get through the client library and the CLI: edge sizes around the block size, a 50 MiB
+// random file, and bounded memory while streaming (the CLI process's peak RSS is sampled).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { startTestCluster, type TestCluster } from './helpers/cluster.js';
+import { writeWhole, readWhole, randomData, sha } from './helpers/files.js';
+import { tempDir, CLI } from './helpers/procs.js';
+import type { QuorumFsClient } from '../src/client/fs-client.js';
+
+const BLOCK = 1024 * 1024;
+let cl: TestCluster;
+let c: QuorumFsClient;
+let work: string;
+
+before(async () => {
+  cl = await startTestCluster({ replicas: 3, writeQuorum: 3, readQuorum: 1, blockSizeBytes: BLOCK });
+  c = await cl.client();
+  work = tempDir('qfs-putget-');
+});
+after(async () => {
+  await cl?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+for (const size of [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 17]) {
+  test(`put/get of ${size} bytes is identical`, async () => {
+    const data = randomData(size);
+    await writeWhole(c, `/f${size}`, data);
+    const back = await readWhole(c, `/f${size}`);
+    assert.equal(back.length, size);
+    assert.equal(sha(back), sha(data));
+    assert.equal((await c.meta.lookup({ path: `/f${size}` })).size, size);
+  });
+}
+
+test('sparse file: a write past the end leaves a hole that reads as zeros', async () => {
+  await c.meta.create({ path: '/sparse', mode: 0o644, owner: { uid: 0, gid: 0 }, exclusive: true });
+  const f = await c.open('/sparse', { write: true });
+  await f.write(5 * BLOCK + 10, Buffer.from('tail'));
+  await f.close();
+  const back = await readWhole(c, '/sparse');
+  assert.equal(back.length, 5 * BLOCK + 14);
+  assert.ok(back.subarray(0, 5 * BLOCK + 10).every((b) => b === 0));
+  assert.equal(back.subarray(5 * BLOCK + 10).toString(), 'tail');
+  const layout = await c.meta.getLayout({ ino: (await c.meta.lookup({ path: '/sparse' })).ino });
+  assert.deepEqual(layout.blocks.slice(0, 5), [null, null, null, null, null], 'zero blocks are holes, not stored');
+});
+
+test('overwrite inside a block, shrink then extend: extension reads zeros', async () => {
+  const data = randomData(2 * BLOCK + 500);
+  await writeWhole(c, '/ow', data);
+  const f = await c.open('/ow', { write: true });
+  await f.write(100, Buffer.from('HELLO'));
+  await f.truncate(BLOCK + 50);
+  await f.truncate(BLOCK + 1000);
+  await f.close();
+  const expect = Buffer.concat([data.subarray(0, BLOCK + 50), Buffer.alloc(950)]);
+  expect.write('HELLO', 100);
+  assert.deepEqual(await readWhole(c, '/ow'), expect);
+});
+
+/** Runs the CLI, sampling its resident memory every 10 ms; returns the peak in bytes. */
+function runCli(args: string[]): Promise<{ code: number; stderr: string; peakRssBytes: number }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    let peak = 0;
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const timer = setInterval(() => {
+      try {
+        const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+        if (m) peak = Math.max(peak, Number(m[1]) * 1024);
+      } catch { /* exited */ }
+    }, 10);
+    child.on('exit', (code) => { clearInterval(timer); resolve({ code: code ?? -1, stderr, peakRssBytes: peak }); });
+  });
+}
+
+test('CLI put and get of 50 MiB and 160 MiB random files: identical, memory bounded', async () => {
+  for (const mib of [50, 160]) {
+    const src = join(work, `src${mib}`);
+    const dst = join(work, `dst${mib}`);
+    const data = randomData(mib * 1024 * 1024);
+    writeFileSync(src, data);
+    const endpoint = ['--meta', cl.metaUrl, '--secret-file', cl.secretFile];
+    const put = await runCli(['put', src, `/big${mib}`, ...endpoint]);
+    assert.equal(put.code, 0, put.stderr);
+    const get = await runCli(['get', `/big${mib}`, dst, ...endpoint]);
+    assert.equal(get.code, 0, get.stderr);
+    assert.equal(sha(readFileSync(dst)), sha(data));
+    // Memory is bounded by the upload window and read-ahead, not by the file: the 160 MiB file
+    // must not need (much) more than the 50 MiB one, and neither holds the whole file.
+    const limit = 150 * 1024 * 1024;
+    assert.ok(put.peakRssBytes < limit, `put peak RSS ${put.peakRssBytes} bytes`);
+    assert.ok(get.peakRssBytes < limit, `get peak RSS ${get.peakRssBytes} bytes`);
+    rmSync(src);
+    rmSync(dst);
+  }
+});
