@@ -70,3 +70,36 @@ export interface DataServerHealth {
   diskFreeBytes: number;
   startedAtMs: number;
 }
+
+// ---- Self-healing (server side) ----
+// Data server:
+//   POST   /v1/blocks/<hash>/fetch  JSON FetchRequest
+//          The server copies the block from one of the given peers (GET with the cluster secret),
+//          checks it hashes to the name, stores it durably (fsync'd), answers 200 { size, from }.
+//          4xx/5xx when no peer had a good copy. This is how repair refills a server: the metadata
+//          server's workers ask the server that lacks a block to pull it from a verified holder.
+// Data servers started with --meta URL send heartbeats and report what their scrubber finds:
+//   POST   <meta>/v1/admin/heartbeat  JSON Heartbeat   -> 200 { result: {} }
+//   POST   <meta>/v1/meta/reportFaults  (as clients do), reason 'corrupt' with the server's index
+
+export interface FetchRequest {
+  /** Base URLs of peers to try, in order. */
+  from: string[];
+}
+
+export interface FetchResult {
+  size: number;
+  from: string;
+}
+
+export interface Heartbeat {
+  index: number;
+  id: string;
+  url: string;
+  blocks: number;
+  bytes: number;
+  diskFreeBytes: number;
+  diskTotalBytes: number;
+  /** Scrubber progress in the current pass. */
+  scrub?: { passStartedAtMs: number; checkedBlocks: number; corruptFound: number };
+}
