@@ -4,7 +4,6 @@ import { lifecycle } from './lifecycle.js';
 import { registerServerCommands } from './server-commands.js';
 import { registerClusterCommands } from './cluster-commands.js';
 import { registerFileCommands } from './file-commands.js';
-import { registerMountCommands } from './mount-commands.js';
 
 /** Entry point of the `quorumfs` binary; every failure ends as one line on stderr and exit 1. */
 export async function main(argv: string[]): Promise<void> {
@@ -15,7 +14,6 @@ export async function main(argv: string[]): Promise<void> {
   registerServerCommands(program);
   registerClusterCommands(program);
   registerFileCommands(program);
-  registerMountCommands(program);
   try {
     await program.parseAsync(argv);
     if (!lifecycle.longRunning) {
