@@ -27,21 +27,31 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-export async function startTestCluster(cfg: Partial<ClusterConfig> = {}): Promise<TestCluster> {
+export interface TestClusterOptions {
+  /** Extra flags for the metadata server (e.g. ['--gc-grace-ms', '1000']). */
+  metaArgs?: string[];
+  /** Extra flags for every data server. */
+  dataArgs?: string[];
+  /** Start data servers with --meta <the metadata server>: heartbeats, scrub reports, self-healing. */
+  dataMeta?: boolean;
+}
+
+export async function startTestCluster(cfg: Partial<ClusterConfig> = {}, opts: TestClusterOptions = {}): Promise<TestCluster> {
   const config = validateConfig({ ...DEFAULT_CONFIG, ...cfg });
   const dir = tempDir('qfs-cluster-');
   const [secretFile, secret] = makeSecret(dir);
-  const meta = await startMetaServer({ dbPath: join(dir, 'meta', 'meta.db'), secretFile });
+  const meta = await startMetaServer({ dbPath: join(dir, 'meta', 'meta.db'), secretFile, metaArgs: opts.metaArgs });
   const ports = await Promise.all(Array.from({ length: config.replicas }, () => freePort()));
   const dataDir = (k: number) => join(dir, `data-${k}`);
-  const startData = (k: number) => startDataServer({ dir: dataDir(k), secretFile, blockSizeBytes: config.blockSizeBytes, port: ports[k - 1]!, index: k });
+  const dataArgs = [...(opts.dataMeta ? ['--meta', meta.url] : []), ...(opts.dataArgs ?? [])];
+  const startData = (k: number) => startDataServer({ dir: dataDir(k), secretFile, blockSizeBytes: config.blockSizeBytes, port: ports[k - 1]!, index: k, dataArgs });
   const dataServers = await Promise.all(ports.map((_, i) => startData(i + 1)));
   const admin = new MetaClient({ url: meta.url, secret });
   await admin.format(config);
   await admin.setServers(dataServers.map((p, i) => ({ index: i + 1, url: p.url, id: null })));
   await admin.close();
   const clients: QuorumFsClient[] = [];
-  return {
+  const tc: TestCluster = {
     dir, config, metaUrl: meta.url, secret, secretFile, meta, dataServers,
     dataDir,
     kill: (k) => dataServers[k - 1]!.kill(),
@@ -56,8 +66,10 @@ export async function startTestCluster(cfg: Partial<ClusterConfig> = {}): Promis
     },
     stop: async () => {
       await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
-      await Promise.all([...dataServers.map((p) => p.kill()), meta.kill()]);
+      // Kill whatever runs now: tests may have replaced the metadata server or a data server.
+      await Promise.all([...tc.dataServers.map((p) => p.kill()), tc.meta.kill()]);
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return tc;
 }

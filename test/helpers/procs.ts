@@ -74,15 +74,19 @@ export async function startCli(args: string[], port: number): Promise<Proc> {
   return { child, port, url: `http://127.0.0.1:${port}`, output: () => out, kill: () => end('SIGKILL'), stop: () => end('SIGTERM') };
 }
 
-export async function startDataServer(opts: { dir: string; secretFile: string; blockSizeBytes?: number; port?: number; index?: number }): Promise<Proc> {
+/** dataArgs: extra command-line flags (e.g. ['--meta', url, '--scrub-rate-mb-per-s', '0']). */
+export async function startDataServer(opts: { dir: string; secretFile: string; blockSizeBytes?: number; port?: number; index?: number; dataArgs?: string[] }): Promise<Proc> {
   const port = opts.port ?? (await freePort());
   return startCli([
     'data-server', '--dir', opts.dir, '--listen', `127.0.0.1:${port}`, '--secret-file', opts.secretFile,
-    '--block-size', String(opts.blockSizeBytes ?? 1024 * 1024), '--index', String(opts.index ?? 0),
+    '--block-size', String(opts.blockSizeBytes ?? 1024 * 1024), '--index', String(opts.index ?? 0), ...(opts.dataArgs ?? []),
   ], port);
 }
 
-export async function startMetaServer(opts: { dbPath: string; secretFile: string; port?: number }): Promise<Proc> {
+/** metaArgs: extra command-line flags (e.g. ['--gc-grace-ms', '1000']). */
+export async function startMetaServer(opts: { dbPath: string; secretFile: string; port?: number; metaArgs?: string[] }): Promise<Proc> {
   const port = opts.port ?? (await freePort());
-  return startCli(['meta-server', '--meta', `sqlite://${opts.dbPath}`, '--listen', `127.0.0.1:${port}`, '--secret-file', opts.secretFile], port);
+  return startCli([
+    'meta-server', '--meta', `sqlite://${opts.dbPath}`, '--listen', `127.0.0.1:${port}`, '--secret-file', opts.secretFile, ...(opts.metaArgs ?? []),
+  ], port);
 }
