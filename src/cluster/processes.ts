@@ -35,6 +35,8 @@ export function serverArgs(dir: string, state: ClusterState, ref: ServerRef): st
   return [
     'data-server', '--dir', paths.dataDir(dir, ref.index), '--listen', `${state.host}:${state.dataPorts[ref.index - 1]}`,
     ...common, '--block-size', String(state.config.blockSizeBytes), '--index', String(ref.index),
+    // Heartbeats and fault reports: how the metadata server learns who is up and what to repair.
+    '--meta', `http://${state.host}:${state.metaPort}`,
   ];
 }
 

@@ -189,6 +189,11 @@ export class DiskBlockStore implements BlockStore {
     return [...this.index];
   }
 
+  /** Whether the index lists the block (no disk access): lets the scrubber skip blocks deleted since its snapshot. */
+  has(hash: string): boolean {
+    return this.index.has(hash);
+  }
+
   async stats(): Promise<BlockStoreStats> {
     return { blocks: this.index.size, bytes: this.totalBytes, quarantined: this.quarantinedCount };
   }

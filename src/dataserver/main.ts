@@ -4,7 +4,11 @@ import { resolve } from 'node:path';
 import { MAX_BLOCK_SIZE_BYTES } from '../common/config.js';
 import type { Logger } from '../common/log.js';
 import { DiskBlockStore } from './block-store.js';
+import { HeartbeatLoop } from './heartbeat.js';
 import { loadOrCreateIdentity } from './identity.js';
+import { MetaLink } from './meta-link.js';
+import { PeerFetcher } from './peer-fetch.js';
+import { Scrubber } from './scrubber.js';
 import { createDataServer } from './server.js';
 
 export interface DataServerOptions {
@@ -14,6 +18,14 @@ export interface DataServerOptions {
   secret: string;
   blockSizeBytes: number;
   logger: Logger;
+  /** Server number 1..N; required with metaUrl (heartbeats and fault reports name it). */
+  index: number;
+  /** Metadata server base URL: enables heartbeats and fault reports. */
+  metaUrl?: string;
+  /** Background scrub rate; 0 disables the scrubber. */
+  scrubRateMbPerS: number;
+  /** Pause between scrub passes. */
+  scrubIntervalMs: number;
 }
 
 /** In-flight requests (a put between write and rename) get this long to finish on SIGTERM. */
@@ -29,12 +41,44 @@ export async function runDataServer(opts: DataServerOptions): Promise<void> {
   const dir = resolve(opts.dir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const identity = await loadOrCreateIdentity(dir, logger);
+  if (opts.metaUrl !== undefined && !(Number.isInteger(opts.index) && opts.index >= 1)) {
+    throw new Error('--meta needs --index K (K >= 1): heartbeats and fault reports name the server by its number');
+  }
+  if (!(opts.scrubRateMbPerS >= 0)) throw new Error(`--scrub-rate-mb-per-s must be >= 0 (0 disables scrubbing), got ${opts.scrubRateMbPerS}`);
   const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: opts.blockSizeBytes });
-  const server = createDataServer({ store, identity, dir, secret: opts.secret, blockSizeBytes: opts.blockSizeBytes, logger, startedAtMs });
+  const link = opts.metaUrl === undefined ? null : new MetaLink(opts.metaUrl.replace(/\/$/, ''), opts.secret, opts.index, logger);
+  const fetcher = new PeerFetcher(store, opts.secret, opts.blockSizeBytes, logger);
+  const server = createDataServer({
+    store, identity, dir, secret: opts.secret, blockSizeBytes: opts.blockSizeBytes, logger, startedAtMs, fetcher,
+    onCorrupt: link ? (hash) => link.reportFault(hash, 'corrupt') : undefined,
+  });
   await listen(server, opts.host, opts.port);
-  installShutdown(server, logger);
+  const scrubber = opts.scrubRateMbPerS > 0
+    ? new Scrubber({
+      store, rateMbPerS: opts.scrubRateMbPerS, intervalMs: opts.scrubIntervalMs, logger,
+      // Without a metadata server the finding is still logged and the copy quarantined.
+      report: (hash, reason) => link?.reportFault(hash, reason),
+    })
+    : null;
+  scrubber?.start();
+  const heartbeat = link
+    ? new HeartbeatLoop({ link, store, dir, index: opts.index, id: identity.id, url: `http://${urlHost(opts.host)}:${opts.port}`, scrubber, logger })
+    : null;
+  heartbeat?.start();
+  installShutdown(server, logger, () => {
+    scrubber?.stop();
+    heartbeat?.stop();
+  });
   const stats = await store.stats();
-  logger.info({ host: opts.host, port: opts.port, id: identity.id, dir, blocks: stats.blocks, quarantined: stats.quarantined }, 'data server listening');
+  logger.info({
+    host: opts.host, port: opts.port, id: identity.id, dir, blocks: stats.blocks, quarantined: stats.quarantined,
+    meta: opts.metaUrl ?? null, scrubRateMbPerS: opts.scrubRateMbPerS,
+  }, 'data server listening');
+}
+
+/** IPv6 literals need brackets in a URL. */
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {
@@ -48,11 +92,12 @@ function listen(server: Server, host: string, port: number): Promise<void> {
   });
 }
 
-function installShutdown(server: Server, logger: Logger): void {
+function installShutdown(server: Server, logger: Logger, stopBackground: () => void): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) process.exit(0); // a second signal: the operator does not want to wait
     stopping = true;
+    stopBackground();
     logger.info({ signal }, 'data server shutting down');
     server.close(() => process.exit(0));
     server.closeIdleConnections();

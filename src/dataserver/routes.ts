@@ -6,6 +6,7 @@ export type Route =
   | { op: 'getBlock'; hash: string }
   | { op: 'deleteBlock'; hash: string }
   | { op: 'verifyBlock'; hash: string }
+  | { op: 'fetchBlock'; hash: string }
   | { op: 'sync' }
   | { op: 'inventory' }
   | { op: 'health' };
@@ -40,10 +41,12 @@ export function parseRoute(method: string | undefined, rawUrl: string | undefine
   if (seg[1] === 'blocks') {
     const isBlock = seg.length === 3;
     const isVerify = seg.length === 4 && seg[3] === 'verify';
-    if (!isBlock && !isVerify) return { status: 400, message: 'expected /v1/blocks/<hash> or /v1/blocks/<hash>/verify' };
+    const isFetch = seg.length === 4 && seg[3] === 'fetch';
+    if (!isBlock && !isVerify && !isFetch) return { status: 400, message: 'expected /v1/blocks/<hash>, /v1/blocks/<hash>/verify or /v1/blocks/<hash>/fetch' };
     const hash = seg[2]!;
     if (!BLOCK_NAME_RE.test(hash)) return { status: 400, message: 'invalid block name (expected 64 lowercase hex characters)' };
     if (isVerify) return method === 'POST' ? { op: 'verifyBlock', hash } : notAllowed('POST');
+    if (isFetch) return method === 'POST' ? { op: 'fetchBlock', hash } : notAllowed('POST');
     switch (method) {
       case 'GET': return { op: 'getBlock', hash };
       case 'DELETE': return { op: 'deleteBlock', hash };

@@ -7,13 +7,14 @@ import { FsError } from '../common/errors.js';
 import { readBody, readJson, sendError, sendJson } from '../common/http-server.js';
 import type { Logger } from '../common/log.js';
 import {
-  AUTH_HEADER, BLOCK_NAME_RE, type DataServerHealth, type InventoryResult, type PutBlockResult, type SyncResult, type VerifyResult,
+  AUTH_HEADER, BLOCK_NAME_RE, type DataServerHealth, type FetchResult, type InventoryResult, type PutBlockResult, type SyncResult, type VerifyResult,
 } from '../common/protocol.js';
 import type { BlockStore } from './block-store.js';
 import { Semaphore } from './concurrency.js';
 import { isCorruptBlockError } from './corrupt-block-error.js';
 import { discardBody } from './discard-body.js';
 import type { ServerIdentity } from './identity.js';
+import { FETCH_BODY_LIMIT_BYTES, fetchRequestSchema, type PeerFetcher } from './peer-fetch.js';
 import { isRejection, parseRoute, type Route } from './routes.js';
 
 export interface DataServerContext {
@@ -25,6 +26,10 @@ export interface DataServerContext {
   blockSizeBytes: number;
   logger: Logger;
   startedAtMs: number;
+  /** Serves POST /v1/blocks/<hash>/fetch (repair pulls a block from peers). */
+  fetcher?: PeerFetcher;
+  /** Told of every corrupt copy a request met (with --meta it reports it to the repair queue). */
+  onCorrupt?: (hash: string) => void;
 }
 
 /** Names per POST /v1/sync; a client commits far fewer blocks than this at once. */
@@ -81,7 +86,7 @@ export function createDataServer(ctx: DataServerContext): Server {
       if (route.allow) res.setHeader('allow', route.allow);
       return fail(ctx, req, res, route.status, 'EINVAL', route.message);
     }
-    if (route.op !== 'putBlock' && route.op !== 'sync') discardBody(req, drainCapBytes);
+    if (route.op !== 'putBlock' && route.op !== 'sync' && route.op !== 'fetchBlock') discardBody(req, drainCapBytes);
     await dispatch(route, req, res);
   }
 
@@ -96,6 +101,13 @@ export function createDataServer(ctx: DataServerContext): Server {
       }
       case 'verifyBlock': {
         const result: VerifyResult = { size: await ctx.store.verify(route.hash) };
+        return sendJson(res, 200, result);
+      }
+      case 'fetchBlock': {
+        if (!ctx.fetcher) throw new FsError('EINVAL', 'this server cannot fetch blocks');
+        const parsed = fetchRequestSchema.safeParse(await readJson(req, FETCH_BODY_LIMIT_BYTES));
+        if (!parsed.success) throw new FsError('EINVAL', `bad fetch request: ${parsed.error.issues[0]?.message ?? 'malformed'}`);
+        const result: FetchResult = await ctx.fetcher.fetch(route.hash, parsed.data.from);
         return sendJson(res, 200, result);
       }
       case 'deleteBlock':
@@ -173,6 +185,8 @@ function replyError(ctx: DataServerContext, req: IncomingMessage, res: ServerRes
   if (isCorruptBlockError(err)) {
     // A corrupt copy is news for the repair machinery, not just a failed request.
     ctx.logger.warn({ hash: err.hash, quarantinedTo: err.quarantinedTo }, 'corrupt block copy detected');
+    // Reported by the server itself too: a client that met it may be gone before it reports.
+    if (err.quarantinedTo !== null) ctx.onCorrupt?.(err.hash);
     return fail(ctx, req, res, 409, err.code, err.message);
   }
   // Anything left unread (e.g. a JSON body refused by its length) must not be read unbounded.

@@ -130,11 +130,78 @@ export interface IntegrityReport {
   problems: string[];
 }
 
+/** A repair queue entry with its backoff state. */
+export interface QueuedFault extends BlockFault {
+  attempts: number;
+  nextTryMs: number;
+  createdMs: number;
+}
+
+/** Queue length per target server and reason; `due` excludes entries waiting out a backoff. */
+export interface FaultCount {
+  server: number;
+  reason: FaultReason;
+  count: number;
+  due: number;
+}
+
+export interface BlockRow {
+  refs: number;
+  /** Null while only reserved. */
+  size: number | null;
+  /** Garbage collection state: 0 none, 1 marked for deletion, 2 deletes being sent. */
+  deleting: 0 | 1 | 2;
+}
+
+/**
+ * The repair queue beyond MetaApi: the faults table is a durable queue with backoff, drained by the
+ * metadata server's workers (src/repair/). Everything survives a restart.
+ */
+export interface RepairQueueStore {
+  /** Due faults (next try <= nowMs): reported ones before bulk ones, skipping targets in excludeServers. */
+  listDueFaults(args: { nowMs: number; limit: number; excludeServers: number[] }): Promise<QueuedFault[]>;
+  /** Queues faults at bulk priority (reconciliation): they yield to faults that readers and scrubbers report. Returns how many were new. */
+  enqueueBulkFaults(args: { faults: BlockFault[] }): Promise<number>;
+  /** Queues every referenced block as missing on server (a blank server's rebuild), at bulk priority. */
+  enqueueAllReferenced(args: { server: number }): Promise<void>;
+  /** Records a failed attempt: attempts + 1, next try at nextTryMs. */
+  deferFault(args: { hash: string; server: number; nextTryMs: number; error: string }): Promise<void>;
+  /** Makes every fault of server due now (it came back); returns how many were waiting. */
+  retryServerFaults(args: { server: number }): Promise<number>;
+  countFaults(args: { nowMs: number }): Promise<FaultCount[]>;
+  /**
+   * Faults queued for one server (rebuild progress); with withBytes also the bytes of their blocks,
+   * which costs a lookup per fault (once per rebuild, not per progress sample).
+   */
+  serverQueue(args: { server: number; withBytes: boolean }): Promise<{ blocks: number; bytes: number }>;
+  getBlock(args: { hash: string }): Promise<BlockRow | null>;
+}
+
+/**
+ * Garbage collection's side of the store. The race with commits that reuse a block (identical blocks
+ * are shared) is closed by a per-row state: see src/meta/sqlite/gc.ts for the rule.
+ */
+export interface GcStore {
+  /** Blocks with refs = 0, untouched since cutoffMs and not already being deleted. */
+  listGcCandidates(args: { cutoffMs: number; limit: number }): Promise<string[]>;
+  /** Blocks whose deletes had started being sent (to finish after a crash). */
+  listDeleting(args: { limit: number }): Promise<string[]>;
+  /** Marks a block for deletion if it still qualifies (refs = 0 and untouched since cutoffMs, or an orphan first seen before it). */
+  markDeleting(args: { hash: string; cutoffMs: number; nowMs: number }): Promise<boolean>;
+  /** Moves a marked block to "sending deletes"; false if a reservation or commit cleared the mark. */
+  beginDeleting(args: { hash: string }): Promise<boolean>;
+  /** Deletes sent: drops the row, its orphan records and faults, and leaves a tombstone. */
+  finishDeleting(args: { hash: string; nowMs: number }): Promise<void>;
+  /** Records which blocks of server's inventory have no row; returns those first seen before cutoffMs. */
+  noteOrphans(args: { server: number; hashes: string[]; nowMs: number; cutoffMs: number }): Promise<string[]>;
+  pruneTombstones(args: { beforeMs: number }): Promise<number>;
+}
+
 /**
  * What an engine offers beyond the client API: formatting, membership and the checks that the
  * metadata server and operators run. The repair queue and GC are added here as they are built.
  */
-export interface MetaStore extends MetaApi {
+export interface MetaStore extends MetaApi, RepairQueueStore, GcStore {
   /** Stores the config once; formatting again with a different config is refused. */
   format(args: { config: ClusterConfig }): Promise<void>;
   isFormatted(): Promise<boolean>;

@@ -57,6 +57,18 @@ export const ADMIN_SCHEMAS = {
   }).strict(),
 };
 
+const count = wholeNumber.min(0, 'must be >= 0');
+export const HEARTBEAT_SCHEMA = z.object({
+  index: serverIndex,
+  id: z.string().min(1, 'must not be empty').max(200, 'is too long'),
+  url: z.string().min(1, 'must not be empty').max(512, 'is too long'),
+  blocks: count,
+  bytes: count,
+  diskFreeBytes: count,
+  diskTotalBytes: count,
+  scrub: z.object({ passStartedAtMs: count, checkedBlocks: count, corruptFound: count }).strict().optional(),
+}).strict();
+
 export function isMetaMethod(name: string): name is MetaMethod {
   return (META_METHODS as readonly string[]).includes(name);
 }

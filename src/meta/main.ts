@@ -2,6 +2,8 @@
 // store cleanly on SIGTERM/SIGINT (SQLite checkpoints the WAL on close).
 import { createServer } from 'node:http';
 import type { Logger } from '../common/log.js';
+import { healingEndpoints } from '../repair/admin-endpoints.js';
+import { HealingEngine } from '../repair/engine.js';
 import { openStore } from './open-store.js';
 import { createMetaHandler } from './server.js';
 
@@ -11,6 +13,11 @@ export interface MetaServerOptions {
   port: number;
   secret: string;
   logger: Logger;
+  /** Self-healing: repair workers, bandwidth, failure detection and garbage collection (src/repair/). */
+  repairConcurrency: number;
+  repairRateMbPerS: number;
+  downAfterMs: number;
+  gcGraceMs: number;
 }
 
 /** Longer than clients' idle pools hold connections, so the server is not the side that drops them. */
@@ -22,7 +29,11 @@ const REQUEST_TIMEOUT_MS = 120_000;
 export async function runMetaServer(opts: MetaServerOptions): Promise<void> {
   const log = opts.logger;
   const store = await openStore(opts.metaUrl);
-  const handler = createMetaHandler(store, { secret: opts.secret, logger: log });
+  const engine = new HealingEngine({
+    store, secret: opts.secret, logger: log.child({ part: 'heal' }), repairConcurrency: opts.repairConcurrency,
+    repairRateMbPerS: opts.repairRateMbPerS, downAfterMs: opts.downAfterMs, gcGraceMs: opts.gcGraceMs,
+  });
+  const handler = createMetaHandler(engine.apiStore(), { secret: opts.secret, logger: log, extraAdmin: healingEndpoints(engine) });
   const server = createServer({ keepAlive: true, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
     void handler(req, res);
   });
@@ -35,7 +46,7 @@ export async function runMetaServer(opts: MetaServerOptions): Promise<void> {
     log.info({ signal }, 'meta server stopping');
     server.close();
     server.closeAllConnections();
-    store.close().then(
+    engine.stop().then(() => store.close()).then(
       () => process.exit(0),
       (err) => {
         log.error({ err }, 'closing the metadata store failed');
@@ -53,5 +64,6 @@ export async function runMetaServer(opts: MetaServerOptions): Promise<void> {
     });
     server.listen(opts.port, opts.host, () => resolve());
   });
+  engine.start();
   log.info({ host: opts.host, port: opts.port, meta: opts.metaUrl, formatted: await store.isFormatted() }, 'meta server listening');
 }

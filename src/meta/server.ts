@@ -17,11 +17,14 @@ export const MAX_META_BODY_BYTES = 64 * 1024 * 1024;
 const DEFAULT_FAULTS_LIMIT = 1000;
 const MAX_FAULTS_LIMIT = 100_000;
 
-type Handler = (req: IncomingMessage, url: URL) => Promise<unknown>;
+export type Handler = (req: IncomingMessage, url: URL) => Promise<unknown>;
+export type AdminEndpoints = Record<string, { method: 'GET' | 'POST'; run: Handler }>;
 
-export function createMetaHandler(store: MetaStore, opts: { secret: string; logger: Logger }) {
+/** extraAdmin: endpoints added by the self-healing engine (heartbeat, status). */
+export function createMetaHandler(store: MetaStore, opts: { secret: string; logger: Logger; extraAdmin?: AdminEndpoints }) {
   const log = opts.logger;
-  const admin: Record<string, { method: 'GET' | 'POST'; run: Handler }> = {
+  const admin: AdminEndpoints = {
+    ...opts.extraAdmin,
     '/v1/admin/format': {
       method: 'POST',
       run: async (req) => {

@@ -82,8 +82,12 @@ export function reportFaults(ctx: SqlContext, faults: BlockFault[], nowMs: numbe
     if (!FAULT_REASONS.has(f.reason)) throw new FsError('EINVAL', `unknown fault reason ${JSON.stringify(f.reason)}`);
   }
   ctx.tx(() => {
-    // A copy already queued stays queued once, with its first reason and age.
-    const ins = ctx.stmt('INSERT OR IGNORE INTO faults (hash, server, reason, created_ms) VALUES (?, ?, ?, ?)');
+    // A copy already queued stays queued once, with its first reason, age and backoff; if it was
+    // queued in bulk (a rebuild), someone has now met it, so it moves ahead (priority 0).
+    const ins = ctx.stmt(
+      `INSERT INTO faults (hash, server, reason, created_ms, priority) VALUES (?, ?, ?, ?, 0)
+       ON CONFLICT(hash, server) DO UPDATE SET priority = 0`,
+    );
     for (const f of faults) ins.run(hashToBuf(f.hash), f.server, f.reason, nowMs);
   });
 }

@@ -1,6 +1,7 @@
 // File layouts: reading a file's block list, committing a new one, reserving blocks before upload.
 import { FsError } from '../../common/errors.js';
 import type { Attr, CommitRequest, FileLayout, FileType, Ino } from '../api.js';
+import { guardCommit, guardReserve } from './gc.js';
 import { applyRefDeltas, countBlob } from './refs.js';
 import { getAttr } from './resolve.js';
 import { checkHash, decodeBlocks, encodeBlocks, hashToBuf } from './rows.js';
@@ -63,6 +64,8 @@ export function commit(ctx: SqlContext, req: CommitRequest, blockSizeBytes: numb
       if (!inOld.has(h) && sizes[h] === undefined) throw new FsError('EINVAL', `block ${h} is new to inode ${req.ino} but blockSizes has no size for it`);
       deltas.set(h, (deltas.get(h) ?? 0) + 1);
     }
+    // Garbage collection may be deleting a block this commit starts to use (src/meta/sqlite/gc.ts).
+    for (const [h, delta] of deltas) if (delta > 0 && !inOld.has(h)) guardCommit(ctx, h);
     const now = ctx.nowMs();
     applyRefDeltas(ctx, deltas, sizes, now);
     ctx
@@ -72,14 +75,21 @@ export function commit(ctx: SqlContext, req: CommitRequest, blockSizeBytes: numb
   });
 }
 
-/** Starts (or restarts) the GC grace period of blocks about to be committed; refs stay as they are. */
+/**
+ * Starts (or restarts) the GC grace period of blocks about to be committed; refs stay as they are.
+ * A block marked for deletion but not yet being deleted is saved (the mark is cleared); one whose
+ * deletes are in flight is refused with EAGAIN (see src/meta/sqlite/gc.ts).
+ */
 export function reserveBlocks(ctx: SqlContext, hashes: string[], nowMs: number): void {
   for (const h of hashes) checkHash(h);
   ctx.tx(() => {
     const up = ctx.stmt(
       `INSERT INTO blocks (hash, refs, size, touched_ms) VALUES (?, 0, NULL, ?)
-       ON CONFLICT(hash) DO UPDATE SET touched_ms = excluded.touched_ms`,
+       ON CONFLICT(hash) DO UPDATE SET touched_ms = excluded.touched_ms, deleting = 0`,
     );
-    for (const h of hashes) up.run(hashToBuf(h), nowMs);
+    for (const h of hashes) {
+      guardReserve(ctx, h);
+      up.run(hashToBuf(h), nowMs);
+    }
   });
 }

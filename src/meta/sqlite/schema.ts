@@ -2,8 +2,11 @@
 import type Database from 'better-sqlite3';
 import { ROOT_INO } from '../api.js';
 
-/** Bumped when the schema changes; open() refuses databases written by a newer version. */
-export const SCHEMA_VERSION = 1;
+/**
+ * Bumped when the schema changes; open() refuses databases written by a newer version.
+ * 2: repair queue backoff and priority (faults), GC deletion state (blocks), gc_tombstones, orphans.
+ */
+export const SCHEMA_VERSION = 2;
 
 /** How long a writer waits for another connection's lock before SQLITE_BUSY (e.g. an fsck running beside the server). */
 const BUSY_TIMEOUT_MS = 5_000;
@@ -58,7 +61,8 @@ CREATE TABLE IF NOT EXISTS blocks (
 -- GC candidates without scanning the referenced majority.
 CREATE INDEX IF NOT EXISTS blocks_unreferenced ON blocks(touched_ms) WHERE refs = 0;
 
--- The repair queue: copies that a server is missing or holds corrupt.
+-- The repair queue: copies that a server is missing or holds corrupt. Columns added in version 2
+-- (attempts, next_try_ms, priority, last_error) are created by migrate() on older databases.
 CREATE TABLE IF NOT EXISTS faults (
   hash       BLOB    NOT NULL,
   server     INTEGER NOT NULL,
@@ -67,7 +71,51 @@ CREATE TABLE IF NOT EXISTS faults (
   PRIMARY KEY (hash, server)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS faults_by_age ON faults(created_ms);
+
+-- Blocks whose rows garbage collection removed after deleting them from the data servers. A commit
+-- naming one of them without a fresh reserveBlocks refers to bytes that may be gone: refused.
+-- Pruned after a retention period (src/repair/gc.ts).
+CREATE TABLE IF NOT EXISTS gc_tombstones (
+  hash       BLOB PRIMARY KEY,
+  deleted_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Blocks seen in a data server's inventory with no row in blocks at all (leaked by a crash between
+-- upload and commit), with the time first seen: deleted once that is older than the GC grace.
+CREATE TABLE IF NOT EXISTS orphans (
+  hash          BLOB    NOT NULL,
+  server        INTEGER NOT NULL,
+  first_seen_ms INTEGER NOT NULL,
+  PRIMARY KEY (hash, server)
+) WITHOUT ROWID;
 `;
+
+/** Columns added after version 1; ALTER TABLE only where missing, so any older database upgrades in place. */
+const ADDED_COLUMNS: Array<{ table: string; column: string; ddl: string }> = [
+  // Repair backoff: attempts so far, and when the next one may start (0: now).
+  { table: 'faults', column: 'attempts', ddl: 'attempts INTEGER NOT NULL DEFAULT 0' },
+  { table: 'faults', column: 'next_try_ms', ddl: 'next_try_ms INTEGER NOT NULL DEFAULT 0' },
+  // 0: reported by a reader, writer or scrubber (repaired first); 1: bulk (rebuild, reconciliation).
+  { table: 'faults', column: 'priority', ddl: 'priority INTEGER NOT NULL DEFAULT 0' },
+  { table: 'faults', column: 'last_error', ddl: 'last_error TEXT' },
+  // Garbage collection: 0 none, 1 marked for deletion, 2 deletes being sent (see src/meta/sqlite/gc.ts).
+  { table: 'blocks', column: 'deleting', ddl: 'deleting INTEGER NOT NULL DEFAULT 0' },
+];
+
+/** Indexes over added columns, created once the columns exist. */
+const MIGRATED_INDEXES = `
+CREATE INDEX IF NOT EXISTS faults_due ON faults(priority, next_try_ms);
+CREATE INDEX IF NOT EXISTS faults_by_server ON faults(server);
+CREATE INDEX IF NOT EXISTS blocks_deleting ON blocks(deleting) WHERE deleting != 0;
+`;
+
+function migrate(db: Database.Database): void {
+  for (const c of ADDED_COLUMNS) {
+    const cols = db.prepare(`SELECT name FROM pragma_table_info('${c.table}')`).pluck().all() as string[];
+    if (!cols.includes(c.column)) db.exec(`ALTER TABLE ${c.table} ADD COLUMN ${c.ddl}`);
+  }
+  db.exec(MIGRATED_INDEXES);
+}
 
 /** Applies durability pragmas, creates the schema if needed and the root directory. */
 export function initSchema(db: Database.Database, nowMs: number): void {
@@ -83,6 +131,7 @@ export function initSchema(db: Database.Database, nowMs: number): void {
   }
   db.transaction(() => {
     db.exec(DDL);
+    migrate(db);
     // The root is owned by the user running the metadata server, so a local cluster started by an
     // ordinary user is writable through its mount; chown changes it for shared setups.
     const uid = process.getuid?.() ?? 0;

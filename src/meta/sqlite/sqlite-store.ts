@@ -7,14 +7,17 @@ import Database from 'better-sqlite3';
 import { FsError } from '../../common/errors.js';
 import type { ClusterConfig } from '../../common/config.js';
 import type {
-  Attr, BlockFault, ClusterInfo, CommitRequest, DirEntry, FileLayout, Ino, IntegrityReport, MetaStore, Owner, ServerInfo, StatFs,
+  Attr, BlockFault, BlockRow, ClusterInfo, CommitRequest, DirEntry, FaultCount, FileLayout, Ino, IntegrityReport, MetaStore, Owner,
+  QueuedFault, ServerInfo, StatFs,
 } from '../api.js';
 import * as cluster from './cluster.js';
+import * as gc from './gc.js';
 import { checkIntegrity } from './integrity.js';
 import * as layout from './layout.js';
 import * as nsRead from './namespace-read.js';
 import * as nsWrite from './namespace-write.js';
 import { rename } from './rename.js';
+import * as queue from './repair-queue.js';
 import { initSchema } from './schema.js';
 import { SqlContext } from './sql-context.js';
 
@@ -79,6 +82,31 @@ export class SqliteStore implements MetaStore {
   async listFaults(a: { limit: number }): Promise<BlockFault[]> { return cluster.listFaults(this.ctx, a.limit); }
   async clearFault(a: BlockFault): Promise<void> { cluster.clearFault(this.ctx, a); }
   async checkIntegrity(): Promise<IntegrityReport> { return checkIntegrity(this.ctx); }
+
+  async listDueFaults(a: { nowMs: number; limit: number; excludeServers: number[] }): Promise<QueuedFault[]> {
+    return queue.listDueFaults(this.ctx, a.nowMs, a.limit, a.excludeServers);
+  }
+  async enqueueBulkFaults(a: { faults: BlockFault[] }): Promise<number> { return queue.enqueueBulkFaults(this.ctx, a.faults, this.ctx.nowMs()); }
+  async enqueueAllReferenced(a: { server: number }): Promise<void> { queue.enqueueAllReferenced(this.ctx, a.server, this.ctx.nowMs()); }
+  async deferFault(a: { hash: string; server: number; nextTryMs: number; error: string }): Promise<void> {
+    queue.deferFault(this.ctx, a.hash, a.server, a.nextTryMs, a.error);
+  }
+  async retryServerFaults(a: { server: number }): Promise<number> { return queue.retryServerFaults(this.ctx, a.server); }
+  async countFaults(a: { nowMs: number }): Promise<FaultCount[]> { return queue.countFaults(this.ctx, a.nowMs); }
+  async serverQueue(a: { server: number; withBytes: boolean }): Promise<{ blocks: number; bytes: number }> {
+    return queue.serverQueue(this.ctx, a.server, a.withBytes);
+  }
+  async getBlock(a: { hash: string }): Promise<BlockRow | null> { return queue.getBlock(this.ctx, a.hash); }
+
+  async listGcCandidates(a: { cutoffMs: number; limit: number }): Promise<string[]> { return gc.listGcCandidates(this.ctx, a.cutoffMs, a.limit); }
+  async listDeleting(a: { limit: number }): Promise<string[]> { return gc.listDeleting(this.ctx, a.limit); }
+  async markDeleting(a: { hash: string; cutoffMs: number; nowMs: number }): Promise<boolean> { return gc.markDeleting(this.ctx, a.hash, a.cutoffMs, a.nowMs); }
+  async beginDeleting(a: { hash: string }): Promise<boolean> { return gc.beginDeleting(this.ctx, a.hash); }
+  async finishDeleting(a: { hash: string; nowMs: number }): Promise<void> { gc.finishDeleting(this.ctx, a.hash, a.nowMs); }
+  async noteOrphans(a: { server: number; hashes: string[]; nowMs: number; cutoffMs: number }): Promise<string[]> {
+    return gc.noteOrphans(this.ctx, a.server, a.hashes, a.nowMs, a.cutoffMs);
+  }
+  async pruneTombstones(a: { beforeMs: number }): Promise<number> { return gc.pruneTombstones(this.ctx, a.beforeMs); }
 
   async close(): Promise<void> {
     if (this.ctx.db.open) this.ctx.db.close();

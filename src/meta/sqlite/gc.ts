@@ -1,0 +1,117 @@
+// Garbage collection's SQL and the guards that keep it from deleting a block a commit relies on.
+//
+// The race: blocks are shared by name, so while GC deletes an unreferenced block X from the data
+// servers, a writer may be uploading identical bytes and about to commit X. The rule, per row of
+// `blocks` (column deleting):
+//   0 -> 1  markDeleting: in one transaction that re-checks refs = 0 and the grace period (or, for
+//           an orphan with no row, inserts the row); nothing has been sent yet.
+//   1 -> 2  beginDeleting: only if still marked, again in a transaction; from here DELETEs go out.
+//   2 -> gone  finishDeleting: the row is dropped and a tombstone records the deletion.
+// - reserveBlocks on a row in state 1 clears the mark (no delete was sent, the bytes are intact:
+//   beginDeleting then finds no mark and GC gives up). In state 2 it fails with EAGAIN: deletes are
+//   in flight and may land after the writer's upload, so the writer must wait until the deletion
+//   finishes (the metadata server waits for it, bounded) and reserve again, then upload.
+// - commit of a block new to the file: state 1 clears the mark as reserve does; state 2, or no row
+//   but a tombstone (the block was collected after the writer's reservation, e.g. a writer slower
+//   than the grace period), fails with EAGAIN: the uploaded bytes may be gone, so the file must not
+//   point at them. reserveBlocks removes the tombstone: a fresh reservation precedes a fresh upload.
+import { FsError } from '../../common/errors.js';
+import { checkHash, hashToBuf } from './rows.js';
+import type { SqlContext } from './sql-context.js';
+
+const BLOCK_HEX_RE = /^[0-9a-f]{64}$/;
+const HOLE_HEX = '0'.repeat(64);
+/** Orphans returned per inventory scan; the rest wait for the next scan. */
+const MAX_DUE_ORPHANS = 10_000;
+
+/** Called inside reserveBlocks' transaction, before the row is touched. */
+export function guardReserve(ctx: SqlContext, hash: string): void {
+  const row = ctx.stmt('SELECT deleting FROM blocks WHERE hash = ?').get(hashToBuf(hash)) as { deleting: number } | undefined;
+  if (row?.deleting === 2) throw new FsError('EAGAIN', `block ${hash.slice(0, 12)} is being garbage-collected; retry once the deletion finished`);
+  ctx.stmt('DELETE FROM gc_tombstones WHERE hash = ?').run(hashToBuf(hash));
+}
+
+/** Called inside commit's transaction for every block whose reference count goes up. */
+export function guardCommit(ctx: SqlContext, hash: string): void {
+  const buf = hashToBuf(hash);
+  const row = ctx.stmt('SELECT refs, deleting FROM blocks WHERE hash = ?').get(buf) as { refs: number; deleting: number } | undefined;
+  if (row?.deleting === 2) throw new FsError('EAGAIN', `block ${hash.slice(0, 12)} was being garbage-collected before this commit; write the data again`);
+  if (row?.deleting === 1) {
+    ctx.stmt('UPDATE blocks SET deleting = 0 WHERE hash = ?').run(buf);
+    return;
+  }
+  if (!row && ctx.stmt('SELECT 1 FROM gc_tombstones WHERE hash = ?').get(buf)) {
+    throw new FsError('EAGAIN', `block ${hash.slice(0, 12)} was garbage-collected after it was reserved; write the data again`);
+  }
+}
+
+export function listGcCandidates(ctx: SqlContext, cutoffMs: number, limit: number): string[] {
+  // deleting = 1 is included: a mark left by a crash before any delete was sent is simply redone.
+  return (ctx.stmt('SELECT hash FROM blocks WHERE refs = 0 AND touched_ms <= ? AND deleting < 2 ORDER BY touched_ms LIMIT ?')
+    .pluck().all(cutoffMs, limit) as Buffer[]).map((b) => b.toString('hex'));
+}
+
+export function listDeleting(ctx: SqlContext, limit: number): string[] {
+  return (ctx.stmt('SELECT hash FROM blocks WHERE deleting = 2 LIMIT ?').pluck().all(limit) as Buffer[]).map((b) => b.toString('hex'));
+}
+
+export function markDeleting(ctx: SqlContext, hash: string, cutoffMs: number, nowMs: number): boolean {
+  const buf = hashToBuf(checkHash(hash));
+  return ctx.tx(() => {
+    const exists = ctx.stmt('SELECT 1 FROM blocks WHERE hash = ?').get(buf) !== undefined;
+    if (exists) {
+      return ctx.stmt('UPDATE blocks SET deleting = 1 WHERE hash = ? AND refs = 0 AND deleting < 2 AND touched_ms <= ?').run(buf, cutoffMs).changes === 1;
+    }
+    // An orphan (no row at all): the row is created already marked, so reservations see it from now on.
+    const firstSeen = ctx.stmt('SELECT min(first_seen_ms) FROM orphans WHERE hash = ?').pluck().get(buf) as number | null;
+    if (firstSeen === null || firstSeen > cutoffMs) return false;
+    ctx.stmt('INSERT INTO blocks (hash, refs, size, touched_ms, deleting) VALUES (?, 0, NULL, ?, 1)').run(buf, nowMs);
+    return true;
+  });
+}
+
+export function beginDeleting(ctx: SqlContext, hash: string): boolean {
+  return ctx.stmt('UPDATE blocks SET deleting = 2 WHERE hash = ? AND deleting = 1 AND refs = 0').run(hashToBuf(checkHash(hash))).changes === 1;
+}
+
+export function finishDeleting(ctx: SqlContext, hash: string, nowMs: number): void {
+  const buf = hashToBuf(checkHash(hash));
+  ctx.tx(() => {
+    // refs cannot have moved in state 2 (reserve and commit refuse), so the condition is a pair assertion.
+    const gone = ctx.stmt('DELETE FROM blocks WHERE hash = ? AND deleting = 2 AND refs = 0').run(buf).changes === 1;
+    if (!gone) return;
+    ctx.stmt('INSERT OR REPLACE INTO gc_tombstones (hash, deleted_ms) VALUES (?, ?)').run(buf, nowMs);
+    ctx.stmt('DELETE FROM orphans WHERE hash = ?').run(buf);
+    ctx.stmt('DELETE FROM faults WHERE hash = ?').run(buf);
+  });
+}
+
+/**
+ * Compares one server's inventory with the rows: blocks without a row are recorded with the time
+ * first seen; records for blocks that gained a row or left the server are dropped.
+ */
+export function noteOrphans(ctx: SqlContext, server: number, hashes: string[], nowMs: number, cutoffMs: number): string[] {
+  // A stray file name on a server (all zeros is a hole) is no block: skipped, not an error for the scan.
+  const valid = hashes.filter((h) => BLOCK_HEX_RE.test(h) && h !== HOLE_HEX);
+  ctx.db.exec('CREATE TEMP TABLE IF NOT EXISTS inventory_scan (hash BLOB PRIMARY KEY) WITHOUT ROWID');
+  return ctx.tx(() => {
+    ctx.stmt('DELETE FROM temp.inventory_scan').run();
+    const ins = ctx.stmt('INSERT OR IGNORE INTO temp.inventory_scan (hash) VALUES (?)');
+    for (const h of valid) ins.run(hashToBuf(h));
+    ctx.stmt(
+      `DELETE FROM orphans WHERE server = ?
+       AND (hash NOT IN (SELECT hash FROM temp.inventory_scan) OR hash IN (SELECT hash FROM blocks))`,
+    ).run(server);
+    ctx.stmt(
+      `INSERT OR IGNORE INTO orphans (hash, server, first_seen_ms)
+       SELECT i.hash, ?, ? FROM temp.inventory_scan i WHERE NOT EXISTS (SELECT 1 FROM blocks b WHERE b.hash = i.hash)`,
+    ).run(server, nowMs);
+    ctx.stmt('DELETE FROM temp.inventory_scan').run();
+    return (ctx.stmt('SELECT hash FROM orphans WHERE server = ? AND first_seen_ms <= ? LIMIT ?')
+      .pluck().all(server, cutoffMs, MAX_DUE_ORPHANS) as Buffer[]).map((b) => b.toString('hex'));
+  });
+}
+
+export function pruneTombstones(ctx: SqlContext, beforeMs: number): number {
+  return ctx.stmt('DELETE FROM gc_tombstones WHERE deleted_ms < ?').run(beforeMs).changes;
+}
