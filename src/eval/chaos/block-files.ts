@@ -1,0 +1,44 @@
+// The block files of one data server as they are on its disk: DIR/data-K/blocks/ab/cd/<sha256>
+// (see src/dataserver/block-store.ts). Read straight from disk, so it works with the server down.
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BLOCK_NAME_RE } from '../../common/protocol.js';
+
+export interface BlockFile {
+  hash: string;
+  path: string;
+  sizeBytes: number;
+}
+
+const FAN_OUT_RE = /^[0-9a-f]{2}$/;
+
+export function blockFilePath(dataDir: string, hash: string): string {
+  return join(dataDir, 'blocks', hash.slice(0, 2), hash.slice(2, 4), hash);
+}
+
+export async function listBlockFiles(dataDir: string): Promise<BlockFile[]> {
+  const out: BlockFile[] = [];
+  const blocksDir = join(dataDir, 'blocks');
+  for (const l1 of await dirNames(blocksDir)) {
+    for (const l2 of await dirNames(join(blocksDir, l1))) {
+      const leaf = join(blocksDir, l1, l2);
+      for (const name of await readdir(leaf).catch(() => [] as string[])) {
+        if (!BLOCK_NAME_RE.test(name)) continue;
+        const path = join(leaf, name);
+        const st = await stat(path).catch(() => null);
+        if (st?.isFile()) out.push({ hash: name, path, sizeBytes: st.size });
+      }
+    }
+  }
+  return out.sort((a, b) => (a.hash < b.hash ? -1 : 1));
+}
+
+/** Copies the server set aside as corrupt (DIR/data-K/quarantine/<hash>.<ms>). */
+export async function countQuarantined(dataDir: string): Promise<number> {
+  return (await readdir(join(dataDir, 'quarantine')).catch(() => [])).length;
+}
+
+async function dirNames(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isDirectory() && FAN_OUT_RE.test(e.name)).map((e) => e.name).sort();
+}
