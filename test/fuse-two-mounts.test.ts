@@ -1,0 +1,102 @@
+// Two mounts of one cluster (two processes, as on two machines): close-to-open consistency. A file
+// closed on one mount is seen whole by an open on the other, in both directions, at once (no
+// waiting out a cache), and namespace changes show up on the other side immediately.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import { join } from 'node:path';
+import { startTestCluster, type TestCluster } from './helpers/cluster.js';
+import { bash, startMount, unmountAll, type TestMount } from './helpers/fuse.js';
+
+let cluster: TestCluster;
+let a: TestMount;
+let b: TestMount;
+
+before(async () => {
+  cluster = await startTestCluster({ replicas: 3, writeQuorum: 2, readQuorum: 2, blockSizeBytes: 64 * 1024 });
+  [a, b] = await Promise.all([
+    startMount({ metaUrl: cluster.metaUrl, secretFile: cluster.secretFile }),
+    startMount({ metaUrl: cluster.metaUrl, secretFile: cluster.secretFile }),
+  ]);
+});
+
+after(async () => {
+  await unmountAll();
+  await cluster?.stop();
+});
+
+test('a file closed on one mount is seen whole by an open on the other, both directions', async () => {
+  const name = 'shared.bin';
+  // Sizes go up and down so that a stale cached size on the reader would cut or pad the content.
+  const sizes = [10, 200_000, 3, 1_000_000, 65_536, 0, 131_073, 17];
+  for (let i = 0; i < sizes.length; i++) {
+    const [writer, reader] = i % 2 === 0 ? [a, b] : [b, a];
+    const data = randomBytes(sizes[i]!);
+    await fs.writeFile(join(writer.mountpoint, name), data);
+    const got = await fs.readFile(join(reader.mountpoint, name));
+    assert.equal(got.length, data.length, `round ${i}: size seen on the other mount`);
+    assert.ok(got.equals(data), `round ${i}: content seen on the other mount`);
+    assert.equal((await fs.stat(join(reader.mountpoint, name))).size, data.length);
+  }
+});
+
+test('a reader that opened before the writer closed keeps a consistent version', async () => {
+  const p = 'versions.txt';
+  const v1 = Buffer.alloc(300_000, 'a');
+  const v2 = Buffer.alloc(150_000, 'b');
+  await fs.writeFile(join(a.mountpoint, p), v1);
+  const r = await fs.open(join(b.mountpoint, p), 'r');
+  try {
+    await fs.writeFile(join(a.mountpoint, p), v2);
+    // Whatever the open reader sees, it is one version, never a mix.
+    const got = await r.readFile();
+    assert.ok(got.equals(v1) || got.equals(v2), `reader saw a mix: ${got.length} bytes`);
+  } finally {
+    await r.close();
+  }
+  assert.ok((await fs.readFile(join(b.mountpoint, p))).equals(v2), 'a new open sees the new version');
+});
+
+test('writes are not visible on the other mount before close, and whole after', async () => {
+  const p = 'pending.txt';
+  await fs.writeFile(join(a.mountpoint, p), 'old');
+  const h = await fs.open(join(a.mountpoint, p), 'r+');
+  try {
+    await h.write('NEWER CONTENT', 0);
+    assert.equal(await fs.readFile(join(b.mountpoint, p), 'utf8'), 'old');
+  } finally {
+    await h.close();
+  }
+  assert.equal(await fs.readFile(join(b.mountpoint, p), 'utf8'), 'NEWER CONTENT');
+});
+
+test('namespace changes on one mount show on the other at once', async () => {
+  await fs.mkdir(join(a.mountpoint, 'd1'));
+  await fs.writeFile(join(a.mountpoint, 'd1', 'x'), 'x');
+  assert.deepEqual(await fs.readdir(join(b.mountpoint, 'd1')), ['x']);
+  await fs.rename(join(b.mountpoint, 'd1', 'x'), join(b.mountpoint, 'd1', 'y'));
+  assert.deepEqual(await fs.readdir(join(a.mountpoint, 'd1')), ['y']);
+  await assert.rejects(fs.stat(join(a.mountpoint, 'd1', 'x')), { code: 'ENOENT' });
+  assert.equal(await fs.readFile(join(a.mountpoint, 'd1', 'y'), 'utf8'), 'x');
+  await fs.unlink(join(a.mountpoint, 'd1', 'y'));
+  await assert.rejects(fs.stat(join(b.mountpoint, 'd1', 'y')), { code: 'ENOENT' });
+  await fs.rmdir(join(b.mountpoint, 'd1'));
+  await assert.rejects(fs.stat(join(a.mountpoint, 'd1')), { code: 'ENOENT' });
+  // A name that did not exist a moment ago (no negative caching).
+  await fs.writeFile(join(b.mountpoint, 'late'), 'here');
+  assert.equal(await fs.readFile(join(a.mountpoint, 'late'), 'utf8'), 'here');
+});
+
+test('a shell overwriting a file on one mount never shows the other mount an empty or torn file', async () => {
+  await fs.writeFile(join(a.mountpoint, 'echo.txt'), 'start\n');
+  // `echo x > f` opens with O_TRUNC and closes a dup of the descriptor before writing.
+  const writer = bash('for i in $(seq 1 80); do echo "content number $i" > echo.txt; done', a.mountpoint);
+  const reader = bash('for i in $(seq 1 300); do cat echo.txt; echo "|"; done', b.mountpoint);
+  const [w, r] = await Promise.all([writer, reader]);
+  assert.equal(w.code, 0, w.stderr);
+  assert.equal(r.code, 0, r.stderr);
+  const seen = r.stdout.split('|\n').slice(0, -1);
+  assert.equal(seen.length, 300);
+  for (const s of seen) assert.match(s, /^(start|content number \d+)\n$/, `the other mount read ${JSON.stringify(s)}`);
+});
