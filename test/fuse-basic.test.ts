@@ -180,3 +180,30 @@ test('reads through one descriptor see writes through another, before close', as
   }
   assert.equal(await fs.readFile(f, 'utf8'), '0123');
 });
+
+test('a file removed while open: its descriptors keep working and nothing is left behind', async () => {
+  const d = join(m.mountpoint, 'gone');
+  await fs.mkdir(d);
+  await fs.writeFile(join(d, 'f'), 'still here');
+  const h = await fs.open(join(d, 'f'), 'r');
+  try {
+    await fs.unlink(join(d, 'f'));
+    assert.deepEqual(await fs.readdir(d), [], 'no .fuse_hidden file in the directory');
+    const buf = Buffer.alloc(64);
+    const { bytesRead } = await h.read(buf, 0, 64, 0);
+    assert.equal(buf.subarray(0, bytesRead).toString(), 'still here');
+    assert.equal((await h.stat()).size, 10);
+  } finally {
+    await h.close();
+  }
+  await fs.rmdir(d);
+
+  // A writer whose file goes away keeps writing without errors; the data goes with the file.
+  const w = await bash('exec 3>w.txt; echo a >&3; rm w.txt; echo b >&3; exec 3>&-; ls -A', m.mountpoint);
+  assert.equal(w.code, 0, w.stderr);
+  assert.doesNotMatch(w.stdout, /w\.txt|fuse_hidden/);
+
+  // Read, remove, remove the directory at once: the close's release may still be on its way.
+  const r = await bash('for i in $(seq 1 30); do mkdir d$i && echo x > d$i/f && cat d$i/f > /dev/null && rm d$i/f && rmdir d$i || exit 1; done', m.mountpoint);
+  assert.equal(r.code, 0, r.stderr);
+});

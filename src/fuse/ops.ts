@@ -25,6 +25,15 @@ const UNKNOWN_CAPACITY_BYTES = 2 ** 50;
 const MAX_NAME_BYTES = 255;
 /** statfs fields are 32-bit in the binding. */
 const U32_MAX = 0xffffffff;
+/**
+ * libfuse2 (high level) does not unlink a file that is still open: it renames it to
+ * `.fuse_hidden<node><counter>` and unlinks that name after the last release. The kernel sends
+ * RELEASE after close(2) has returned and libfuse counts the file closed only once our release
+ * answered, so even `cat f; rm f; rmdir .` can meet the hidden file (ENOTEMPTY), other mounts
+ * would list it, and it would stay forever if this process died. Our handles work by inode, so we
+ * unlink for real and remember the hidden name for the calls libfuse still makes with it.
+ */
+const HIDDEN_NAME_RE = /\/\.fuse_hidden[0-9a-f]{16}$/;
 
 export interface QuorumOpsOptions {
   /** Owner of new files and directories (the binding does not pass the caller's uid/gid). */
@@ -40,6 +49,10 @@ function changed(w: SharedWriter): void {
 export class QuorumOps implements FuseOps {
   readonly table = new HandleTable();
   private readonly owner: { uid: number; gid: number };
+  /** Hidden names (see HIDDEN_NAME_RE) of files unlinked while open, with their last attributes. */
+  private readonly hidden = new Map<string, Attr>();
+  /** Inodes whose last name went while open: their writes are discarded, not committed. */
+  private readonly unlinked = new Set<Ino>();
 
   constructor(
     private readonly client: FsClient,
@@ -103,6 +116,8 @@ export class QuorumOps implements FuseOps {
 
   getattr(path: string): Promise<FuseStat> {
     return this.run('getattr', path, async () => {
+      const hid = this.hidden.get(path);
+      if (hid) return this.toStat(hid, this.table.writerOf(hid.ino));
       const attr = await this.meta.lookup({ path });
       this.observe(attr);
       return this.toStat(attr, this.table.writerOf(attr.ino));
@@ -112,7 +127,7 @@ export class QuorumOps implements FuseOps {
   fgetattr(path: string, fh: number): Promise<FuseStat> {
     return this.run('fgetattr', path, async () => {
       const h = this.table.get(fh);
-      if (!h) return this.getattr(path);
+      if (!h || this.hidden.has(path)) return this.getattr(path);
       // The path may have been renamed or removed by another mount; the handle still knows its inode.
       let attr = h.attr;
       try {
@@ -146,11 +161,27 @@ export class QuorumOps implements FuseOps {
   }
 
   unlink(path: string): Promise<void> {
-    return this.run('unlink', path, () => this.meta.unlink({ path }));
+    return this.run('unlink', path, async () => {
+      const hid = this.hidden.get(path);
+      if (hid) {
+        // libfuse removing the hidden name after the last release: already unlinked.
+        this.hidden.delete(path);
+        this.unlinked.delete(hid.ino);
+        return;
+      }
+      await this.meta.unlink({ path });
+    });
   }
 
   rename(from: string, to: string): Promise<void> {
-    return this.run('rename', from, () => this.meta.rename({ from, to }));
+    return this.run('rename', from, async () => {
+      if (!HIDDEN_NAME_RE.test(to)) return this.meta.rename({ from, to });
+      const attr = await this.meta.lookup({ path: from });
+      await this.meta.unlink({ path: from });
+      const left = { ...attr, nlink: Math.max(0, attr.nlink - 1) };
+      this.hidden.set(to, left);
+      if (left.nlink === 0) this.unlinked.add(attr.ino);
+    });
   }
 
   symlink(target: string, path: string): Promise<void> {
@@ -171,6 +202,7 @@ export class QuorumOps implements FuseOps {
 
   chmod(path: string, mode: number): Promise<void> {
     return this.run('chmod', path, async () => {
+      if (this.hidden.has(path)) return;
       await this.meta.setattr({ path, mode: mode & 0o7777 });
     });
   }
@@ -180,14 +212,14 @@ export class QuorumOps implements FuseOps {
       const args: { path: string; uid?: number; gid?: number } = { path };
       if (uid !== UNCHANGED_ID && uid !== -1) args.uid = uid;
       if (gid !== UNCHANGED_ID && gid !== -1) args.gid = gid;
-      if (args.uid === undefined && args.gid === undefined) return;
+      if ((args.uid === undefined && args.gid === undefined) || this.hidden.has(path)) return;
       await this.meta.setattr(args);
     });
   }
 
   utimens(path: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
     return this.run('utimens', path, async () => {
-      if (atime === undefined && mtime === undefined) return;
+      if ((atime === undefined && mtime === undefined) || this.hidden.has(path)) return;
       const now = Date.now();
       const attr = await this.meta.lookup({ path });
       // Commit pending writes first, or their commit (at close) would stamp its own mtime over the
@@ -203,7 +235,8 @@ export class QuorumOps implements FuseOps {
 
   truncate(path: string, size: number): Promise<void> {
     return this.run('truncate', path, async () => {
-      const attr = await this.meta.lookup({ path });
+      const hid = this.hidden.get(path);
+      const attr = hid ?? (await this.meta.lookup({ path }));
       const writer = this.table.writerOf(attr.ino);
       if (writer) {
         // Visible to this mount at once; committed with the writer's other changes at close.
@@ -211,6 +244,7 @@ export class QuorumOps implements FuseOps {
         changed(writer);
         return;
       }
+      if (hid) return;
       await this.client.truncatePath(path, size);
       const st = this.table.peekInode(attr.ino);
       if (st) st.gen++;
@@ -298,6 +332,9 @@ export class QuorumOps implements FuseOps {
     if (st.writer === w) st.writer = null;
     try {
       await w.file.close();
+    } catch (err) {
+      // The data of a file unlinked while open goes with it.
+      if (!this.unlinked.has(w.ino)) throw err;
     } finally {
       st.gen++;
       this.table.dropIfIdle(w.ino);
@@ -308,6 +345,7 @@ export class QuorumOps implements FuseOps {
   private async commit(w: SharedWriter): Promise<void> {
     // Cleared first: a write that lands while the commit runs marks it again.
     w.changedSinceCommit = false;
+    if (this.unlinked.has(w.ino)) return;
     try {
       await w.file.flush();
     } catch (err) {

@@ -51,15 +51,17 @@ export function bash(script: string, cwd?: string, timeoutMs?: number) {
 }
 
 /** Starts `quorumfs mount --foreground` against a cluster and waits until the kernel lists it. */
-export async function startMount(opts: { metaUrl: string; secretFile: string; mountpoint?: string; args?: string[] }): Promise<TestMount> {
+export async function startMount(opts: { metaUrl: string; secretFile: string; mountpoint?: string; args?: string[]; logLevel?: string }): Promise<TestMount> {
   const mountpoint = opts.mountpoint ?? join(mkdtempSync(join(mountBaseDir(), 'qfs-mnt-')), 'mnt');
   const child = spawn(process.execPath, [CLI, 'mount', mountpoint, '--foreground', '--meta', opts.metaUrl, '--secret-file', opts.secretFile, ...(opts.args ?? [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, QUORUMFS_LOG_LEVEL: process.env.QUORUMFS_LOG_LEVEL ?? 'warn' },
+    env: { ...process.env, QUORUMFS_LOG_LEVEL: opts.logLevel ?? process.env.QUORUMFS_LOG_LEVEL ?? 'warn' },
   });
+  // The last 256 KiB of the mount's output (a debug log can grow long).
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+  const keep = (d: Buffer) => { out = (out + d.toString()).slice(-256 * 1024); };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const m: TestMount = {
     mountpoint,
