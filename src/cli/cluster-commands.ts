@@ -54,11 +54,14 @@ export function registerClusterCommands(program: Command, hooks: { mount?: (dir:
       }
       if (o.detach) return;
       process.stdout.write('running in the foreground; Ctrl-C stops the cluster\n');
+      // A pending promise alone does not keep Node running: hold the event loop open until a signal.
+      const keepAlive = setInterval(() => undefined, 1 << 30);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+      clearInterval(keepAlive);
       process.stdout.write('stopping...\n');
       if (unmount) await unmount().catch((err: unknown) => process.stderr.write(`quorumfs: unmount failed: ${String(err)}\n`));
       await stopCluster(dir, state);
