@@ -3,26 +3,17 @@
 // a wipe that brings a blank server with a new identity, and one-line errors for bad targets.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { tempDir, CLI } from './helpers/procs.js';
+import { tempDir, qfs, qfsOk } from './helpers/procs.js';
 
 const root = tempDir('qfs-chaos-');
 const dir = join(root, 'cluster');
 const d = ['--dir', dir];
 
-function qfs(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
-function ok(args: string[]): string {
-  const r = qfs(args);
-  assert.equal(r.code, 0, `quorumfs ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const ok = qfsOk;
 
 function blockFiles(k: number): string[] {
   const out: string[] = [];

@@ -2,15 +2,10 @@
 // local cluster brought up detached, used with the file commands, inspected and brought down.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir, CLI } from './helpers/procs.js';
+import { tempDir, qfs } from './helpers/procs.js';
 
-function qfs(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input, timeout: 60_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 const dirs: string[] = [];
 after(() => {

@@ -2,27 +2,18 @@
 // under-replicated, corrupt copies everywhere make it unrecoverable; --repair refills the first.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { supportsFetch } from '../src/fsck/fetch-block.js';
-import { tempDir, CLI } from './helpers/procs.js';
+import { tempDir, qfs, qfsOk } from './helpers/procs.js';
 
 const root = tempDir('qfs-fsck-');
 const dir = join(root, 'cluster');
 const d = ['--dir', dir];
 
-function qfs(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
-function ok(args: string[]): string {
-  const r = qfs(args);
-  assert.equal(r.code, 0, `quorumfs ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const ok = qfsOk;
 
 function put(remote: string, bytes: Buffer): void {
   const local = join(root, 'upload');

@@ -16,6 +16,7 @@ import { healthCapacityProbe } from '../fuse/capacity.js';
 import { mountFs, probeMount } from '../fuse/mount.js';
 import { lifecycle } from './lifecycle.js';
 import { endpointOptions, type EndpointOptions } from './options.js';
+import { pidAlive } from '../cluster/processes.js';
 
 interface MountFlags extends EndpointOptions {
   foreground?: boolean;
@@ -33,14 +34,6 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function parseSeconds(name: string, raw: string): number {
   if (!/^\d+(\.\d+)?$/.test(raw.trim())) throw new Error(`${name} must be a number of seconds, got "${raw}"`);

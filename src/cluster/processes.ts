@@ -85,12 +85,13 @@ export function signalServer(dir: string, ref: ServerRef, signal: NodeJS.Signals
   return pid;
 }
 
-function alive(pid: number): boolean {
+/** True while a process exists (EPERM: it exists but belongs to someone else). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -102,9 +103,9 @@ export async function stopServer(dir: string, ref: ServerRef, graceMs = 10_000):
     return false;
   }
   const deadline = Date.now() + graceMs;
-  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  if (alive(pid)) process.kill(pid, 'SIGKILL');
-  while (alive(pid)) await new Promise((r) => setTimeout(r, 20));
+  while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
+  while (pidAlive(pid)) await new Promise((r) => setTimeout(r, 20));
   rmSync(pidFile(dir, ref), { force: true });
   return true;
 }
@@ -113,7 +114,7 @@ export async function stopServer(dir: string, ref: ServerRef, graceMs = 10_000):
 export async function killServer(dir: string, ref: ServerRef): Promise<boolean> {
   const pid = signalServer(dir, ref, 'SIGKILL');
   if (pid === null) return false;
-  while (alive(pid)) await new Promise((r) => setTimeout(r, 20));
+  while (pidAlive(pid)) await new Promise((r) => setTimeout(r, 20));
   return true;
 }
 

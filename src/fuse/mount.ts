@@ -7,6 +7,7 @@ import type { Logger } from '../common/log.js';
 import { FuseNativeBinding, findMount, unmountPath, type FuseBinding, type MountEntry, type MountOptions } from './adapter.js';
 import type { CapacityProbe } from './capacity.js';
 import { QuorumOps } from './ops.js';
+import { pidAlive } from '../cluster/processes.js';
 
 /** How long a stat on an existing mount may take before we call its owner hung. */
 const PROBE_TIMEOUT_MS = 3_000;
@@ -48,14 +49,6 @@ function ownerPid(entry: MountEntry): number | null {
   return m ? Number(m[1]) : null;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** 'ok' (a live file system answers), 'stale' (its owner is gone) or 'hung' (no answer in time). */
 export async function probeMount(mountpoint: string, entry: MountEntry): Promise<'ok' | 'stale' | 'hung'> {

@@ -1,5 +1,5 @@
 // Starts real QuorumFS server processes for tests, on loopback ports, and cleans them up.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -89,4 +89,17 @@ export async function startMetaServer(opts: { dbPath: string; secretFile: string
   return startCli([
     'meta-server', '--meta', `sqlite://${opts.dbPath}`, '--listen', `127.0.0.1:${port}`, '--secret-file', opts.secretFile, ...(opts.metaArgs ?? []),
   ], port);
+}
+
+/** Runs `quorumfs <args>` to completion (bounded at 60 s). */
+export function qfs(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input, timeout: 60_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Like qfs, but the command must succeed; returns its standard output. */
+export function qfsOk(args: string[]): string {
+  const r = qfs(args);
+  if (r.code !== 0) throw new Error(`quorumfs ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
 }
