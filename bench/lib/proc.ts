@@ -4,6 +4,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { basename } from 'node:path';
+import { pidAlive } from '../../src/cluster/processes.js';
+
+export { pidAlive };
 
 export interface RunOptions {
   /** Hard bound; the group gets SIGTERM, then SIGKILL 5 s later. */
@@ -46,14 +49,6 @@ export function killGroup(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((res, rej) => {
