@@ -17,6 +17,7 @@ import { mountFs, probeMount } from '../fuse/mount.js';
 import { lifecycle } from './lifecycle.js';
 import { endpointOptions, type EndpointOptions } from './options.js';
 import { pidAlive } from '../cluster/processes.js';
+import { tunedEnv } from '../common/tuned-env.js';
 
 interface MountFlags extends EndpointOptions {
   foreground?: boolean;
@@ -127,7 +128,7 @@ export async function mountInBackground(mountpoint: string, o: EndpointOptions &
   if (o.attrTimeout !== undefined) args.push('--attr-timeout', o.attrTimeout);
   if (o.allowOther) args.push('--allow-other');
   const fd = openSync(logFile, 'a', 0o600);
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd], cwd: process.cwd(), env: process.env });
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd], cwd: process.cwd(), env: tunedEnv() });
   closeSync(fd);
   let exited: number | null = null;
   child.once('exit', (code, signal) => { exited = code ?? (signal ? 128 : 1); });

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync, writeFileSync, existsSync, rmSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tunedEnv } from '../common/tuned-env.js';
 import type { ClusterState } from './state.js';
 import { paths } from './state.js';
 
@@ -64,6 +65,7 @@ export function startServer(dir: string, state: ClusterState, ref: ServerRef): n
     const child = spawn(process.execPath, [CLI_PATH, ...serverArgs(dir, state, ref)], {
       detached: true,
       stdio: ['ignore', fd, fd],
+      env: tunedEnv(),
     });
     child.unref();
     if (!child.pid) throw new Error(`could not start ${serverName(ref)}`);
