@@ -80,6 +80,7 @@ function runCli(args: string[]): Promise<{ code: number; stderr: string; peakRss
 }
 
 test('CLI put and get of 50 MiB and 160 MiB random files: identical, memory bounded', async () => {
+  const peaks: Record<number, { put: number; get: number }> = {};
   for (const mib of [50, 160]) {
     const src = join(work, `src${mib}`);
     const dst = join(work, `dst${mib}`);
@@ -91,12 +92,17 @@ test('CLI put and get of 50 MiB and 160 MiB random files: identical, memory boun
     const get = await runCli(['get', `/big${mib}`, dst, ...endpoint]);
     assert.equal(get.code, 0, get.stderr);
     assert.equal(sha(readFileSync(dst)), sha(data));
-    // Memory is bounded by the upload window and read-ahead, not by the file: the 160 MiB file
-    // must not need (much) more than the 50 MiB one, and neither holds the whole file.
-    const limit = 150 * 1024 * 1024;
-    assert.ok(put.peakRssBytes < limit, `put peak RSS ${put.peakRssBytes} bytes`);
-    assert.ok(get.peakRssBytes < limit, `get peak RSS ${get.peakRssBytes} bytes`);
+    peaks[mib] = { put: put.peakRssBytes, get: get.peakRssBytes };
+    // Neither holds the whole file: Node itself is ~100 MiB here, the write window 16 blocks and
+    // the read cache what read-ahead fetched.
+    const limit = 200 * 1024 * 1024;
+    assert.ok(put.peakRssBytes < limit, `put of ${mib} MiB: peak RSS ${put.peakRssBytes} bytes`);
+    assert.ok(get.peakRssBytes < limit, `get of ${mib} MiB: peak RSS ${get.peakRssBytes} bytes`);
     rmSync(src);
     rmSync(dst);
   }
+  // Bounded by the window, not by the file: 110 MiB more file may not cost (much) more memory.
+  const growth = 40 * 1024 * 1024;
+  assert.ok(peaks[160]!.put < peaks[50]!.put + growth, `put peak RSS grew from ${peaks[50]!.put} to ${peaks[160]!.put} bytes`);
+  assert.ok(peaks[160]!.get < peaks[50]!.get + growth, `get peak RSS grew from ${peaks[50]!.get} to ${peaks[160]!.get} bytes`);
 });

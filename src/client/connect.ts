@@ -6,6 +6,7 @@ import { paths, requireClusterState, metaUrlOf, DEFAULT_CLUSTER_DIR } from '../c
 import { DataClient } from './data-client.js';
 import { MetaClient } from './meta-client.js';
 import { Mediator } from './quorum.js';
+import { BlockCache } from './block-cache.js';
 import { QuorumFsClient } from './fs-client.js';
 
 export interface ConnectOptions {
@@ -20,9 +21,13 @@ export interface ConnectOptions {
    * Qr + Qw > N with the cluster's Qw, so it can never read around the latest write.
    */
   readQuorum?: number;
+  /** Memory for blocks fetched by open files (see BlockCache). */
+  cacheBytes?: number;
 }
 
 export const DEFAULT_WRITE_WAIT_MS = 10_000;
+/** Fetched blocks kept for open files (QUORUMFS_CACHE_MB overrides): a 128 MiB random-read working set fits. */
+export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
 
 function envInt(name: string): number | undefined {
   const v = process.env[name];
@@ -52,11 +57,14 @@ export async function connectClient(opts: ConnectOptions): Promise<QuorumFsClien
     reserveBlocks: (hashes) => metaClient.api.reserveBlocks({ hashes }),
     writeWaitMs: opts.writeWaitMs ?? envInt('QUORUMFS_WRITE_WAIT_MS') ?? DEFAULT_WRITE_WAIT_MS,
     retryIntervalMs: 200,
-    maxBlocksInFlight: 4,
-    syncBatchBlocks: 16,
+    maxBlocksInFlight: 8,
+    syncBatchBlocks: 8,
+    maxHeldBlocks: 16,
     logger,
   });
-  return new QuorumFsClient(metaClient.api, mediator, { maxDirtyBlocks: 64, readAheadBlocks: 4 }, async () => {
+  const cacheMb = envInt('QUORUMFS_CACHE_MB');
+  const cache = new BlockCache(opts.cacheBytes ?? (cacheMb === undefined ? DEFAULT_CACHE_BYTES : cacheMb * 1024 * 1024), config.blockSizeBytes);
+  return new QuorumFsClient(metaClient.api, mediator, { maxDirtyBlocks: 64, readAheadBlocks: 8, cache }, async () => {
     await Promise.all([metaClient.close(), ...servers.map((s) => s.close())]);
   });
 }

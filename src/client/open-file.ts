@@ -8,12 +8,15 @@ import type { Attr, BlockRef, FileLayout, Ino, MetaApi } from '../meta/api.js';
 import type { OpenFile } from './types.js';
 import type { Mediator, WriteSession } from './quorum.js';
 import { Mutex } from './mutex.js';
+import type { BlockCache } from './block-cache.js';
 
 export interface OpenFileOptions {
   /** Dirty blocks kept in memory before the oldest is uploaded early. */
   maxDirtyBlocks: number;
   /** Blocks fetched ahead of a sequential reader. */
   readAheadBlocks: number;
+  /** Where fetched blocks are kept while the file is open (one budget for the whole client). */
+  cache: BlockCache;
 }
 
 export class QuorumOpenFile implements OpenFile {
@@ -23,7 +26,8 @@ export class QuorumOpenFile implements OpenFile {
   private blocks: BlockRef[];
   private readonly dirty = new Map<number, Buffer>();
   private readonly blockSizes: Record<string, number> = {};
-  private readonly cache = new Map<string, Promise<Buffer>>();
+  /** This open file's scope in the shared block cache. */
+  private readonly cacheScope: number;
   private session: WriteSession | null = null;
   private changed = false;
   private lastReadEnd = -1;
@@ -40,6 +44,7 @@ export class QuorumOpenFile implements OpenFile {
     this.blockSize = layout.blockSizeBytes;
     this.fileSize = layout.size;
     this.blocks = layout.blocks.slice();
+    this.cacheScope = opts.cache.open();
   }
 
   size(): number {
@@ -53,8 +58,19 @@ export class QuorumOpenFile implements OpenFile {
     const B = this.blockSize;
     const first = Math.floor(offset / B);
     const last = Math.floor((end - 1) / B);
-    if (offset === this.lastReadEnd) this.readAhead(last + 1);
+    if (offset === this.lastReadEnd) {
+      this.readAhead(last + 1);
+      // A sequential reader does not come back: its cache share stays at the read-ahead window.
+      const behind = first > 0 ? this.blocks[first - 1] : null;
+      if (behind && !this.dirty.has(first - 1)) this.opts.cache.drop(this.cacheScope, behind);
+    }
     this.lastReadEnd = end;
+    if (first === last) {
+      // Within one block: a view of the cached bytes when they cover the range (no copy).
+      const src = await this.blockContent(first);
+      const from = offset - first * B;
+      if (from + (end - offset) <= src.length) return src.subarray(from, from + (end - offset));
+    }
     const out = Buffer.alloc(end - offset);
     const parts = [];
     for (let i = first; i <= last; i++) parts.push(this.blockContent(i).then((src) => ({ i, src })));
@@ -80,8 +96,13 @@ export class QuorumOpenFile implements OpenFile {
         const blockStart = i * B;
         const from = Math.max(offset, blockStart);
         const to = Math.min(end, blockStart + B);
-        const buf = await this.dirtyBlock(i, from === blockStart && to === blockStart + B);
-        copy.copy(buf, from - blockStart, from - offset, to - offset);
+        if (from === blockStart && to === blockStart + B && !this.dirty.has(i)) {
+          // A whole block: our private copy becomes the block buffer (no zeroed block, no second copy).
+          this.dirty.set(i, copy.subarray(from - offset, to - offset));
+        } else {
+          const buf = await this.dirtyBlock(i);
+          copy.copy(buf, from - blockStart, from - offset, to - offset);
+        }
         if (to > this.fileSize) this.fileSize = to;
         this.changed = true;
         // A writer that reached the end of a block is done with it: stream it out now.
@@ -103,7 +124,7 @@ export class QuorumOpenFile implements OpenFile {
         for (const i of [...this.dirty.keys()]) if (i >= keep) this.dirty.delete(i);
         // Bytes past the new end must not survive in the last block, or a later extension would expose them.
         if (size % B !== 0) {
-          const buf = await this.dirtyBlock(keep - 1, false);
+          const buf = await this.dirtyBlock(keep - 1);
           buf.fill(0, size - (keep - 1) * B);
         }
       }
@@ -127,13 +148,15 @@ export class QuorumOpenFile implements OpenFile {
     try {
       await this.flush();
     } finally {
-      this.cache.clear();
+      this.opts.cache.close(this.cacheScope);
     }
   }
 
   private async commitLocked(): Promise<Attr | null> {
     if (!this.changed) return null;
-    for (const i of [...this.dirty.keys()].sort((a, b) => a - b)) await this.uploadBlock(i);
+    // A write of one block (most small files) has it fsync'd with its upload: one round trip less.
+    const single = this.session === null && this.dirty.size === 1;
+    for (const i of [...this.dirty.keys()].sort((a, b) => a - b)) await this.uploadBlock(i, single);
     const missed = this.session ? await this.session.finish() : [];
     const count = Math.ceil(this.fileSize / this.blockSize);
     const list: BlockRef[] = Array.from({ length: count }, (_, i) => this.blocks[i] ?? null);
@@ -152,18 +175,18 @@ export class QuorumOpenFile implements OpenFile {
     if (!this.writable) throw new FsError('EBADF', 'file not open for writing');
   }
 
-  /** The buffer of block i, loading its committed content unless the caller overwrites it whole. */
-  private async dirtyBlock(i: number, wholeOverwrite: boolean): Promise<Buffer> {
+  /** The buffer of block i, holding its current content (partial writes land in it). */
+  private async dirtyBlock(i: number): Promise<Buffer> {
     const existing = this.dirty.get(i);
     if (existing) return existing;
     const buf = Buffer.alloc(this.blockSize);
-    if (!wholeOverwrite) (await this.blockContent(i)).copy(buf);
+    (await this.blockContent(i)).copy(buf);
     this.dirty.set(i, buf);
     return buf;
   }
 
   /** Uploads dirty block i (in the background, bounded by the write session). */
-  private async uploadBlock(i: number): Promise<void> {
+  private async uploadBlock(i: number, syncNow = false): Promise<void> {
     const buf = this.dirty.get(i);
     if (!buf) return;
     this.dirty.delete(i);
@@ -178,9 +201,8 @@ export class QuorumOpenFile implements OpenFile {
     const hash = blockName(content);
     this.blocks[i] = hash;
     this.blockSizes[hash] = len;
-    this.remember(hash, Promise.resolve(content));
     this.session ??= this.mediator.newWriteSession();
-    await this.session.add(hash, content);
+    await this.session.add(hash, content, { syncNow });
   }
 
   /** Current content of block i: dirty buffer, cached or fetched by quorum read, or zeros. */
@@ -193,29 +215,22 @@ export class QuorumOpenFile implements OpenFile {
   }
 
   private fetch(hash: string): Promise<Buffer> {
-    const hit = this.cache.get(hash);
-    if (hit) {
-      this.cache.delete(hash);
-      this.cache.set(hash, hit);
-      return hit;
-    }
+    const hit = this.opts.cache.get(this.cacheScope, hash);
+    if (hit) return hit;
     const p = this.mediator.readBlock(hash);
     this.remember(hash, p);
-    p.catch(() => this.cache.delete(hash));
     return p;
   }
 
   private remember(hash: string, p: Promise<Buffer>): void {
-    this.cache.set(hash, p);
-    const cap = this.opts.readAheadBlocks + 4;
-    while (this.cache.size > cap) this.cache.delete(this.cache.keys().next().value!);
+    this.opts.cache.set(this.cacheScope, hash, p);
   }
 
   private readAhead(from: number): void {
     const count = Math.ceil(this.fileSize / this.blockSize);
     for (let i = from; i < Math.min(count, from + this.opts.readAheadBlocks); i++) {
       const hash = this.blocks[i];
-      if (hash && !this.dirty.has(i) && !this.cache.has(hash)) this.fetch(hash).catch(() => undefined);
+      if (hash && !this.dirty.has(i) && !this.opts.cache.has(this.cacheScope, hash)) this.fetch(hash).catch(() => undefined);
     }
   }
 }

@@ -5,6 +5,7 @@ import type { ClusterConfig } from '../common/config.js';
 import type { Logger } from '../common/log.js';
 import { blockName } from '../common/hash.js';
 import type { BlockFault } from '../meta/api.js';
+import { Coalescer } from './coalescer.js';
 import { DataClient, DataServerError, quorumError } from './data-client.js';
 
 export interface MediatorOptions {
@@ -23,6 +24,8 @@ export interface MediatorOptions {
   maxBlocksInFlight: number;
   /** Uploaded blocks per batched fsync (the commit point DESIGN.md allows). */
   syncBatchBlocks: number;
+  /** Blocks held in memory per write session until Qw servers have them durable. */
+  maxHeldBlocks: number;
   logger: Logger;
 }
 
@@ -32,9 +35,16 @@ const FAILURE_MEMORY_MS = 5_000;
 export class Mediator {
   readonly config: ClusterConfig;
   private readonly lastFailureMs = new Map<number, number>();
+  private readonly reservations: Coalescer<string>;
 
   constructor(readonly opts: MediatorOptions) {
     this.config = opts.config;
+    this.reservations = new Coalescer((hashes) => opts.reserveBlocks(hashes));
+  }
+
+  /** Protects a block from garbage collection before it is uploaded; concurrent calls share one RPC. */
+  reserve(hash: string): Promise<void> {
+    return this.reservations.add(hash);
   }
 
   get servers(): DataClient[] {
@@ -145,36 +155,47 @@ interface PendingBlock {
 }
 
 /**
- * Uploads the blocks of one commit. `add` applies back-pressure; `finish` returns only when every
- * block is durable on Qw servers (or throws EIO once writeWaitMs passed without that).
+ * Uploads the blocks of one commit as a pipeline: up to maxBlocksInFlight blocks are being sent,
+ * uploaded blocks are made durable by batched fsyncs (POST /v1/sync) that run behind the uploads
+ * instead of stopping them, and at most maxHeldBlocks blocks are held in memory until durable.
+ * `add` applies that back-pressure; `finish` returns only when every block is durable on Qw
+ * servers (or throws EIO once writeWaitMs passed without that).
  */
 export class WriteSession {
   private readonly blocks = new Map<string, PendingBlock>();
-  private readonly unsynced: PendingBlock[] = [];
-  private readonly inFlight = new Set<Promise<void>>();
-  private syncing: Promise<void> = Promise.resolve();
+  private readonly uploading = new Set<Promise<void>>();
+  private unsynced: PendingBlock[] = [];
+  /** Blocks whose bytes are still held (not yet durable on Qw servers). */
+  private held = 0;
+  private readonly heldWaiters: Array<() => void> = [];
+  private syncChain: Promise<void> = Promise.resolve();
   private failure: Error | null = null;
 
   constructor(private readonly m: Mediator) {}
 
-  /** Starts uploading a block; resolves once there is room for another (bounded memory). */
-  async add(hash: string, bytes: Buffer): Promise<void> {
+  /**
+   * Starts uploading a block; resolves once there is room for another (bounded memory). With
+   * syncNow the servers fsync it before answering: the last block of a small write is then durable
+   * one round trip earlier than with a separate sync.
+   */
+  async add(hash: string, bytes: Buffer, opts: { syncNow?: boolean } = {}): Promise<void> {
     this.throwIfFailed();
     if (this.blocks.has(hash)) return;
     const b: PendingBlock = { hash, bytes, stored: new Set(), durable: new Set(), lastError: new Map() };
     this.blocks.set(hash, b);
-    const p = this.upload(b).finally(() => this.inFlight.delete(p));
-    this.inFlight.add(p);
-    while (this.inFlight.size >= this.m.opts.maxBlocksInFlight) await Promise.race(this.inFlight);
-    if (this.unsynced.length >= this.m.opts.syncBatchBlocks) await this.syncRound();
+    this.held++;
+    const p = this.upload(b, opts.syncNow ?? false).finally(() => this.uploading.delete(p));
+    this.uploading.add(p);
+    while (this.uploading.size >= this.m.opts.maxBlocksInFlight) await Promise.race(this.uploading);
+    while (this.held >= this.m.opts.maxHeldBlocks && !this.failure) await new Promise<void>((r) => this.heldWaiters.push(r));
     this.throwIfFailed();
   }
 
   /** Waits until every added block is durable on at least Qw servers. Returns the copies that missed. */
   async finish(): Promise<BlockFault[]> {
     this.throwIfFailed();
-    await Promise.all(this.inFlight);
-    await this.syncRound();
+    await Promise.all(this.uploading);
+    await this.scheduleSync();
     this.throwIfFailed();
     const n = this.m.config.replicas;
     const missed: BlockFault[] = [];
@@ -189,50 +210,60 @@ export class WriteSession {
     if (this.failure) throw this.failure;
   }
 
-  private async upload(b: PendingBlock): Promise<void> {
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const w of this.heldWaiters.splice(0)) w();
+  }
+
+  private async upload(b: PendingBlock, syncNow: boolean): Promise<void> {
     const bytes = b.bytes!;
     try {
-      await this.m.opts.reserveBlocks([b.hash]);
+      await this.m.reserve(b.hash);
     } catch (err) {
-      this.failure ??= err as Error;
+      this.fail(err as Error);
       return;
     }
     await Promise.all(this.m.servers.map(async (s) => {
       try {
-        await s.putBlock(b.hash, bytes, false);
+        await s.putBlock(b.hash, bytes, syncNow);
         b.stored.add(s.index);
+        if (syncNow) b.durable.add(s.index);
       } catch (err) {
         b.lastError.set(s.index, err instanceof Error ? err.message : String(err));
         if (err instanceof DataServerError && err.failure === 'unreachable') this.m.noteFailure(s.index);
       }
     }));
     this.unsynced.push(b);
+    if (this.unsynced.length >= this.m.opts.syncBatchBlocks) void this.scheduleSync();
+  }
+
+  /** Queues a sync round for the blocks uploaded so far; rounds run one after another. */
+  private scheduleSync(): Promise<void> {
+    this.syncChain = this.syncChain.then(() => this.syncRound());
+    return this.syncChain;
   }
 
   /** One batched fsync per server for the blocks it stored, then retries for blocks below Qw. */
-  private syncRound(): Promise<void> {
-    this.syncing = this.syncing.then(async () => {
-      if (this.failure) return;
-      const batch = this.unsynced.splice(0);
-      if (!batch.length) return;
-      await Promise.all(this.m.servers.map(async (s) => {
-        const names = batch.filter((b) => b.stored.has(s.index)).map((b) => b.hash);
-        if (!names.length) return;
-        try {
-          const r = await s.sync(names);
-          const durable = new Set(r.durable);
-          for (const b of batch) if (durable.has(b.hash)) b.durable.add(s.index);
-        } catch (err) {
-          for (const b of batch) b.lastError.set(s.index, err instanceof Error ? err.message : String(err));
-        }
-      }));
+  private async syncRound(): Promise<void> {
+    if (this.failure) return;
+    const batch = this.unsynced.splice(0);
+    if (!batch.length) return;
+    await Promise.all(this.m.servers.map(async (s) => {
+      const names = batch.filter((b) => b.stored.has(s.index) && !b.durable.has(s.index)).map((b) => b.hash);
+      if (!names.length) return;
       try {
-        await this.ensureQuorum(batch);
+        const r = await s.sync(names);
+        const durable = new Set(r.durable);
+        for (const b of batch) if (durable.has(b.hash)) b.durable.add(s.index);
       } catch (err) {
-        this.failure = err as Error;
+        for (const b of batch) b.lastError.set(s.index, err instanceof Error ? err.message : String(err));
       }
-    });
-    return this.syncing;
+    }));
+    try {
+      await this.ensureQuorum(batch);
+    } catch (err) {
+      this.fail(err as Error);
+    }
   }
 
   /** The write waits, bounded by writeWaitMs, for Qw durable copies of each block. */
@@ -259,6 +290,11 @@ export class WriteSession {
       short = short.filter((b) => b.durable.size < qw);
     }
     // Durable on Qw: the bytes are no longer needed here; repair fills the remaining copies.
-    for (const b of batch) b.bytes = null;
+    for (const b of batch) {
+      if (b.bytes === null) continue;
+      b.bytes = null;
+      this.held--;
+      this.heldWaiters.shift()?.();
+    }
   }
 }

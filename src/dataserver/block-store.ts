@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, open, readdir, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { close, closeSync, existsSync, fsync, mkdirSync, openSync, renameSync, write } from 'node:fs';
+import { lstat, mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FsError } from '../common/errors.js';
 import { BLOCK_NAME_RE, type SyncResult } from '../common/protocol.js';
@@ -19,8 +20,12 @@ export interface BlockStoreStats {
  * a copy that fails the check is quarantined and reported as CorruptBlockError (EBADMSG).
  */
 export interface BlockStore {
-  /** Stores bytes under hash (temp file + rename). Not durable until sync. EINVAL if the bytes do not hash to the name. */
-  put(hash: string, bytes: Buffer): Promise<void>;
+  /**
+   * Stores bytes under hash (temp file + rename). Not durable until sync, unless opts.sync: then
+   * the file and its directory entry are on disk when it resolves. EINVAL if the bytes do not hash
+   * to the name.
+   */
+  put(hash: string, bytes: Buffer, opts?: { sync?: boolean }): Promise<void>;
   /** fsyncs the named blocks and their directories; `durable` only lists blocks that are on disk for sure. */
   sync(hashes: readonly string[]): Promise<SyncResult>;
   /** The verified bytes. ENOENT if absent, CorruptBlockError if the copy is bad (it is quarantined). */
@@ -109,7 +114,7 @@ export class DiskBlockStore implements BlockStore {
     return this.unsynced.size;
   }
 
-  async put(hash: string, bytes: Buffer): Promise<void> {
+  async put(hash: string, bytes: Buffer, opts: { sync?: boolean } = {}): Promise<void> {
     assertBlockName(hash);
     if (bytes.length > this.maxBlockSizeBytes) {
       throw new FsError('EFBIG', `block of ${bytes.length} bytes exceeds the block size of ${this.maxBlockSizeBytes}`);
@@ -121,21 +126,50 @@ export class DiskBlockStore implements BlockStore {
     const leafDir = dirname(finalPath);
     const tmpPath = join(this.tmpDir, `${hash}.${process.pid}.${++this.tmpSeq}`);
     let placed = false;
+    // Name-only syscalls (open, close, rename, mkdir) run synchronously: each takes microseconds,
+    // while a trip through the thread pool costs a wake-up of this thread, and a small block's put
+    // made about ten of them. Only the data write and the fsyncs, which wait for the disk, go async.
+    let fd: number | null = null;
     try {
-      await writeFile(tmpPath, bytes, { flag: 'wx', mode: FILE_MODE });
-      await this.ensureLeafDir(leafDir);
+      fd = openSync(tmpPath, 'wx', FILE_MODE);
+      await writeAll(fd, bytes);
+      if (!opts.sync) {
+        closeSync(fd);
+        fd = null;
+      }
       // Replaces an existing copy too: that copy may be corrupt on disk, the new bytes are verified.
       await this.locks.run(hash, async () => {
-        await rename(tmpPath, finalPath);
+        this.renameIntoLeaf(tmpPath, finalPath, leafDir);
         placed = true;
         this.dirSync.markChanged(leafDir);
         this.setIndexed(hash, bytes.length);
         this.unsynced.add(hash);
+        if (fd !== null) {
+          // Synced through the descriptor still open after the rename (one open less than sync()),
+          // then the directories, all under the block's lock as in sync().
+          await fsyncFd(fd);
+          await this.syncDirsOf([hash]);
+          this.unsynced.delete(hash);
+        }
       });
     } catch (err) {
       throw mapDiskFull(err, `storing block ${hash}`);
     } finally {
+      if (fd !== null) closeQuietly(fd);
       if (!placed) await unlink(tmpPath).catch(() => undefined);
+    }
+  }
+
+  /** rename(2) into the fan-out leaf, creating the leaf when it is new or was removed behind our back. */
+  private renameIntoLeaf(tmpPath: string, finalPath: string, leafDir: string): void {
+    if (!this.knownLeaves.has(leafDir)) this.ensureLeafDir(leafDir);
+    try {
+      renameSync(tmpPath, finalPath);
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT' || !existsSync(tmpPath)) throw err;
+      this.knownLeaves.delete(leafDir);
+      this.ensureLeafDir(leafDir);
+      renameSync(tmpPath, finalPath);
     }
   }
 
@@ -154,9 +188,7 @@ export class DiskBlockStore implements BlockStore {
           this.forget(h);
         }
       });
-      const dirs = new Set<string>();
-      for (const h of present) for (const d of this.dirsHolding(dirname(this.pathOf(h)))) dirs.add(d);
-      await mapLimit([...dirs].filter((d) => this.dirSync.needsSync(d)), FSYNC_CONCURRENCY, (d) => this.dirSync.sync(d));
+      await this.syncDirsOf([...present]);
       for (const h of present) this.unsynced.delete(h);
     });
     return { durable: names.filter((h) => present.has(h)), missing: names.filter((h) => !present.has(h)) };
@@ -253,6 +285,13 @@ export class DiskBlockStore implements BlockStore {
     });
   }
 
+  /** fsyncs the directories holding these blocks that changed since their last fsync. */
+  private async syncDirsOf(hashes: readonly string[]): Promise<void> {
+    const dirs = new Set<string>();
+    for (const h of hashes) for (const d of this.dirsHolding(dirname(this.pathOf(h)))) dirs.add(d);
+    await mapLimit([...dirs].filter((d) => this.dirSync.needsSync(d)), FSYNC_CONCURRENCY, (d) => this.dirSync.sync(d));
+  }
+
   /** A fan-out leaf directory and every ancestor whose entries lead to it, up to DIR. */
   private dirsHolding(leafDir: string): string[] {
     return [leafDir, dirname(leafDir), this.blocksDir, this.dir];
@@ -263,10 +302,10 @@ export class DiskBlockStore implements BlockStore {
    * before any block in it is called durable. They are marked dirty before the mkdir as well as after:
    * a concurrent put can see the new directory, rename into it and sync before our continuation runs.
    */
-  private async ensureLeafDir(leafDir: string): Promise<void> {
+  private ensureLeafDir(leafDir: string): void {
     const isNew = !this.knownLeaves.has(leafDir);
     if (isNew) this.markAncestorsChanged(leafDir);
-    const firstCreated = await mkdir(leafDir, { recursive: true, mode: DIR_MODE });
+    const firstCreated = mkdirSync(leafDir, { recursive: true, mode: DIR_MODE });
     if (isNew || firstCreated !== undefined) this.markAncestorsChanged(leafDir);
     this.knownLeaves.add(leafDir);
   }
@@ -313,6 +352,25 @@ export class DiskBlockStore implements BlockStore {
       }
     });
   }
+}
+
+/** Writes all of buf at the file's start (a new file): the thread pool may return short writes. */
+function writeAll(fd: number, buf: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const step = (done: number): void => {
+      if (done >= buf.length) return resolve();
+      write(fd, buf, done, buf.length - done, done, (err, n) => (err ? reject(err) : step(done + n)));
+    };
+    step(0);
+  });
+}
+
+function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+function closeQuietly(fd: number): void {
+  close(fd, () => undefined);
 }
 
 async function sameFile(path: string, ident: { dev: number; ino: number }): Promise<boolean> {

@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { closeSync, fsync, openSync } from 'node:fs';
 import { FsError } from '../common/errors.js';
 
 /** The errno name of a Node fs error, or undefined for anything else. */
@@ -23,10 +23,11 @@ export function mapDiskFull(err: unknown, what: string): unknown {
  * opened for writing anyway; fsync on a directory makes the names in it (renames, mkdirs) durable.
  */
 export async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, 'r');
+  // open and close synchronously (microseconds); only the fsync waits in the thread pool.
+  const fd = openSync(path, 'r');
   try {
-    await fh.sync();
+    await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }

@@ -142,14 +142,10 @@ export function createDataServer(ctx: DataServerContext): Server {
     let sizeBytes: number;
     try {
       const bytes = await readBody(req, ctx.blockSizeBytes);
-      await ctx.store.put(hash, bytes);
+      await ctx.store.put(hash, bytes, { sync });
       sizeBytes = bytes.length;
     } finally {
       release();
-    }
-    if (sync) {
-      const { missing } = await ctx.store.sync([hash]);
-      if (missing.length > 0) throw new FsError('EIO', `block ${hash} was removed before it could be synced`);
     }
     const result: PutBlockResult = { size: sizeBytes };
     sendJson(res, 201, result);

@@ -1,0 +1,95 @@
+// Verified block bytes kept for open files, under one memory budget for the whole client.
+//
+// Entries belong to one open file (a scope): an open sees only what it fetched itself, so a new
+// open always goes back to the servers and a read never outlives the quorum it was made under (the
+// report's tables hold through a mount too). Within an open file, random reads of a working set up
+// to the budget cost one fetch per block instead of one per read. Eviction is least recently used
+// across all scopes; closing a file drops its entries at once.
+
+interface Entry {
+  scope: number;
+  bytes: Promise<Buffer>;
+  /** Counted against the budget: a block size until the fetch resolves, then its real size. */
+  size: number;
+}
+
+export class BlockCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly byScope = new Map<number, Set<string>>();
+  private totalBytes = 0;
+  private nextScope = 1;
+
+  constructor(readonly budgetBytes: number, private readonly blockSizeBytes: number) {}
+
+  /** A new scope for one open file. */
+  open(): number {
+    return this.nextScope++;
+  }
+
+  get(scope: number, hash: string): Promise<Buffer> | undefined {
+    const key = keyOf(scope, hash);
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    this.entries.delete(key);
+    this.entries.set(key, e);
+    return e.bytes;
+  }
+
+  has(scope: number, hash: string): boolean {
+    return this.entries.has(keyOf(scope, hash));
+  }
+
+  /** Keeps a fetch (or bytes known already); a fetch that fails removes itself. */
+  set(scope: number, hash: string, bytes: Promise<Buffer>): void {
+    const key = keyOf(scope, hash);
+    this.remove(key);
+    const e: Entry = { scope, bytes, size: this.blockSizeBytes };
+    this.entries.set(key, e);
+    let keys = this.byScope.get(scope);
+    if (!keys) this.byScope.set(scope, (keys = new Set()));
+    keys.add(key);
+    this.totalBytes += e.size;
+    bytes.then((b) => {
+      if (this.entries.get(key) !== e) return;
+      this.totalBytes += b.length - e.size;
+      e.size = b.length;
+    }, () => {
+      if (this.entries.get(key) === e) this.remove(key);
+    });
+    this.evict();
+  }
+
+  /** Drops one entry (a sequential reader has passed it). */
+  drop(scope: number, hash: string): void {
+    this.remove(keyOf(scope, hash));
+  }
+
+  /** Drops everything of one scope (its file was closed). */
+  close(scope: number): void {
+    for (const key of this.byScope.get(scope) ?? []) this.remove(key, false);
+    this.byScope.delete(scope);
+  }
+
+  get usedBytes(): number {
+    return this.totalBytes;
+  }
+
+  private evict(): void {
+    // The newest entry always stays, even if a single block exceeds a tiny budget.
+    while (this.totalBytes > this.budgetBytes && this.entries.size > 1) {
+      this.remove(this.entries.keys().next().value!);
+    }
+  }
+
+  private remove(key: string, unlinkScope = true): void {
+    const e = this.entries.get(key);
+    if (!e) return;
+    this.entries.delete(key);
+    this.totalBytes -= e.size;
+    if (unlinkScope) this.byScope.get(e.scope)?.delete(key);
+  }
+}
+
+function keyOf(scope: number, hash: string): string {
+  return `${scope}:${hash}`;
+}
