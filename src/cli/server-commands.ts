@@ -4,6 +4,7 @@ import { readSecretFile } from '../common/auth.js';
 import { parseListen } from '../common/http-server.js';
 import { createLogger } from '../common/log.js';
 import { lifecycle } from './lifecycle.js';
+import { DEFAULT_NAMESPACE_SYNC_DELAY_MS } from '../meta/sqlite/sql-context.js';
 
 /** Defaults repeated here (not imported) so one-shot commands do not load the server modules. */
 const SCRUB_RATE_DEFAULT_MB_PER_S = '16';
@@ -63,8 +64,10 @@ export function registerServerCommands(program: Command): void {
     .option('--repair-rate-mb-per-s <r>', 'bandwidth repair and rebuild may use, MB/s (0: unlimited)', '64')
     .option('--down-after-ms <ms>', 'a data server silent this long is down', '5000')
     .option('--gc-grace-ms <ms>', 'unreferenced blocks are deleted from the data servers after this long', '600000')
+    .option('--namespace-sync-ms <ms>', 'namespace changes are fsync\'d in groups within this long (file data never waits; 0: fsync each)', String(DEFAULT_NAMESPACE_SYNC_DELAY_MS))
     .action(async (o: {
       meta: string; listen: string; secretFile: string; repairConcurrency: string; repairRateMbPerS: string; downAfterMs: string; gcGraceMs: string;
+      namespaceSyncMs: string;
     }) => {
       const listen = parseListen(o.listen);
       const repairConcurrency = parseIntArg('--repair-concurrency', o.repairConcurrency);
@@ -75,6 +78,7 @@ export function registerServerCommands(program: Command): void {
         downAfterMs: parseIntArg('--down-after-ms', o.downAfterMs),
         gcGraceMs: parseIntArg('--gc-grace-ms', o.gcGraceMs),
       };
+      const namespaceSyncMs = parseIntArg('--namespace-sync-ms', o.namespaceSyncMs);
       lifecycle.longRunning = true;
       const { runMetaServer } = await import('../meta/main.js');
       await runMetaServer({
@@ -83,6 +87,7 @@ export function registerServerCommands(program: Command): void {
         port: listen.port,
         secret: readSecretFile(o.secretFile),
         logger: createLogger('meta-server'),
+        namespaceSyncMs,
         ...healing,
       });
     });

@@ -64,6 +64,8 @@ export interface FuseOps {
   ftruncate(path: string, fh: number, size: number): Promise<void>;
   flush(path: string, fh: number): Promise<void>;
   fsync(path: string, fh: number, dataSync: boolean): Promise<void>;
+  /** fsync of a directory: its entries (creates, renames, unlinks) become durable. */
+  fsyncdir(path: string): Promise<void>;
   release(path: string, fh: number): Promise<void>;
   unlink(path: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;
@@ -229,7 +231,8 @@ function toTimeSpec(ms: number): TimeSpec {
   return ms === UTIME_SPECIAL_MS ? 'now' : ms;
 }
 
-function errnoOf(err: unknown): number {
+/** The negative errno a binding answers for a rejection: ErrnoError's own, anything else EIO. */
+export function errnoOf(err: unknown): number {
   const e = (err as { errno?: unknown } | null)?.errno;
   return err instanceof ErrnoError && typeof e === 'number' && e > 0 ? -e : -5; // EIO
 }
@@ -251,6 +254,7 @@ function callbackOps(ops: FuseOps): Record<string, Cb> {
     ftruncate: (path, fh, size, cb) => void ops.ftruncate(path as string, fh as number, size as number).then(() => (cb as Cb)(0), fail(cb as Cb)),
     flush: (path, fh, cb) => void ops.flush(path as string, fh as number).then(() => (cb as Cb)(0), fail(cb as Cb)),
     fsync: (path, dataSync, fh, cb) => void ops.fsync(path as string, fh as number, !!dataSync).then(() => (cb as Cb)(0), fail(cb as Cb)),
+    fsyncdir: (path, _dataSync, _fh, cb) => void ops.fsyncdir(path as string).then(() => (cb as Cb)(0), fail(cb as Cb)),
     release: (path, fh, cb) => void ops.release(path as string, fh as number).then(() => (cb as Cb)(0), fail(cb as Cb)),
     unlink: (path, cb) => void ops.unlink(path as string).then(() => (cb as Cb)(0), fail(cb as Cb)),
     rename: (from, to, cb) => void ops.rename(from as string, to as string).then(() => (cb as Cb)(0), fail(cb as Cb)),

@@ -460,6 +460,11 @@ export class QuorumOps implements FuseOps {
     });
   }
 
+  fsyncdir(path: string): Promise<void> {
+    // Namespace changes are visible at once but fsync'd in groups by the metadata server.
+    return this.run('fsyncdir', path, () => this.meta.sync({}));
+  }
+
   release(path: string, fh: number): Promise<void> {
     return this.run('release', path, async () => {
       const h = this.table.remove(fh);

@@ -117,12 +117,14 @@ export interface MetaApi {
   reserveBlocks(args: { hashes: string[] }): Promise<void>;
   /** Copies found missing or corrupt, or missed by a write; they go to the repair queue. */
   reportFaults(args: { faults: BlockFault[] }): Promise<void>;
+  /** Makes every namespace change made so far durable (fsync of a directory maps to it). */
+  sync(args: Record<string, never>): Promise<void>;
 }
 
 /** Methods a client may call over HTTP; the server refuses any other name. */
 export const META_METHODS = [
   'getCluster', 'lookup', 'readdir', 'create', 'mkdir', 'symlink', 'readlink', 'link', 'unlink',
-  'rmdir', 'rename', 'setattr', 'statfs', 'getLayout', 'commit', 'reserveBlocks', 'reportFaults',
+  'rmdir', 'rename', 'setattr', 'statfs', 'getLayout', 'commit', 'reserveBlocks', 'reportFaults', 'sync',
 ] as const satisfies ReadonlyArray<keyof MetaApi>;
 
 export interface IntegrityReport {

@@ -48,6 +48,7 @@ export const META_ARG_SCHEMAS: Record<MetaMethod, z.ZodTypeAny> = {
   reportFaults: z.object({
     faults: z.array(z.object({ hash, server: serverIndex, reason: z.enum(['missing', 'corrupt', 'write-missed']) }).strict()),
   }).strict(),
+  sync: none,
 };
 
 export const ADMIN_SCHEMAS = {

@@ -18,6 +18,8 @@ export interface MetaServerOptions {
   repairRateMbPerS: number;
   downAfterMs: number;
   gcGraceMs: number;
+  /** Namespace changes are fsync'd in groups within this long (0: each one; see SqlContext.txNamespace). */
+  namespaceSyncMs?: number;
 }
 
 /** Longer than clients' idle pools hold connections, so the server is not the side that drops them. */
@@ -28,7 +30,7 @@ const REQUEST_TIMEOUT_MS = 120_000;
 /** Resolves once the server listens; the process then lives until a signal stops it. */
 export async function runMetaServer(opts: MetaServerOptions): Promise<void> {
   const log = opts.logger;
-  const store = await openStore(opts.metaUrl);
+  const store = await openStore(opts.metaUrl, { namespaceSyncMs: opts.namespaceSyncMs });
   const engine = new HealingEngine({
     store, secret: opts.secret, logger: log.child({ part: 'heal' }), repairConcurrency: opts.repairConcurrency,
     repairRateMbPerS: opts.repairRateMbPerS, downAfterMs: opts.downAfterMs, gcGraceMs: opts.gcGraceMs,

@@ -14,8 +14,13 @@ export function sqlitePathFromUrl(url: string): string {
   return isAbsolute(rest) ? rest : resolve(rest);
 }
 
-export async function openStore(url: string): Promise<MetaStore> {
-  if (url.startsWith('sqlite://')) return SqliteStore.open(sqlitePathFromUrl(url));
+export interface StoreOptions {
+  /** How long namespace changes may wait for their fsync (engine default when undefined). */
+  namespaceSyncMs?: number;
+}
+
+export async function openStore(url: string, opts: StoreOptions = {}): Promise<MetaStore> {
+  if (url.startsWith('sqlite://')) return SqliteStore.open(sqlitePathFromUrl(url), opts);
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) throw new Error('postgres metadata engine is not built yet');
   throw new Error(`unsupported metadata URL "${url}"; accepted schemes: ${SCHEMES}`);
 }

@@ -82,7 +82,12 @@ export function commit(ctx: SqlContext, req: CommitRequest, blockSizeBytes: numb
  */
 export function reserveBlocks(ctx: SqlContext, hashes: string[], nowMs: number): void {
   for (const h of hashes) checkHash(h);
-  ctx.tx(() => {
+  // Not fsync'd: every writer reserves before its upload, and this saves one disk flush on the path
+  // of every small write. Losing a reservation to a power loss is safe: the writer's commit (fully
+  // synced, after its upload) still finds the block unreferenced-but-present (state 0/1: the commit
+  // claims it), or mid-deletion / tombstoned (EAGAIN), or without any row (a fresh orphan, which GC
+  // only touches after the grace period): never a row that hides a deletion (see gc.ts).
+  ctx.txUnsynced(() => {
     const up = ctx.stmt(
       `INSERT INTO blocks (hash, refs, size, touched_ms) VALUES (?, 0, NULL, ?)
        ON CONFLICT(hash) DO UPDATE SET touched_ms = excluded.touched_ms, deleting = 0`,

@@ -39,7 +39,7 @@ function deleteDentry(ctx: SqlContext, parent: Ino, name: string): void {
 }
 
 export function create(ctx: SqlContext, a: { path: string; mode: number; owner: Owner; exclusive: boolean }): Attr {
-  return ctx.tx(() => {
+  return ctx.txNamespace(() => {
     const at = resolveParent(ctx, a.path);
     const existing = at ? child(ctx, at.parent, at.name) : { ino: ROOT_INO, type: 'dir' as const };
     if (existing) {
@@ -57,7 +57,7 @@ export function create(ctx: SqlContext, a: { path: string; mode: number; owner: 
 }
 
 export function mkdir(ctx: SqlContext, a: { path: string; mode: number; owner: Owner }): Attr {
-  return ctx.tx(() => {
+  return ctx.txNamespace(() => {
     const at = resolveParent(ctx, a.path);
     if (!at || child(ctx, at.parent, at.name)) throw new FsError('EEXIST', `file exists: ${a.path}`);
     const now = ctx.nowMs();
@@ -73,7 +73,7 @@ export function symlink(ctx: SqlContext, a: { path: string; target: string; owne
   if (targetBytes === 0) throw new FsError('ENOENT', 'symlink target is empty');
   if (targetBytes > MAX_SYMLINK_BYTES) throw new FsError('ENAMETOOLONG', `symlink target longer than ${MAX_SYMLINK_BYTES} bytes`);
   if (a.target.includes('\0')) throw new FsError('EINVAL', 'symlink target contains a NUL byte');
-  return ctx.tx(() => {
+  return ctx.txNamespace(() => {
     const at = resolveParent(ctx, a.path);
     if (!at || child(ctx, at.parent, at.name)) throw new FsError('EEXIST', `file exists: ${a.path}`);
     const now = ctx.nowMs();
@@ -85,7 +85,7 @@ export function symlink(ctx: SqlContext, a: { path: string; target: string; owne
 }
 
 export function link(ctx: SqlContext, a: { path: string; newPath: string }): Attr {
-  return ctx.tx(() => {
+  return ctx.txNamespace(() => {
     const src = resolvePath(ctx, a.path);
     const at = resolveParent(ctx, a.newPath);
     // Linux checks the new name before the source type: EEXIST wins over EPERM.
@@ -100,7 +100,7 @@ export function link(ctx: SqlContext, a: { path: string; newPath: string }): Att
 }
 
 export function unlink(ctx: SqlContext, a: { path: string }): void {
-  ctx.tx(() => {
+  ctx.txNamespace(() => {
     const at = resolveParent(ctx, a.path);
     if (!at) throw new FsError('EISDIR', 'is a directory: /');
     const f = child(ctx, at.parent, at.name);
@@ -114,7 +114,7 @@ export function unlink(ctx: SqlContext, a: { path: string }): void {
 }
 
 export function rmdir(ctx: SqlContext, a: { path: string }): void {
-  ctx.tx(() => {
+  ctx.txNamespace(() => {
     const at = resolveParent(ctx, a.path);
     // Linux answers EBUSY for the root; EINVAL is the closest code the API carries.
     if (!at) throw new FsError('EINVAL', 'cannot remove the root directory');
@@ -137,7 +137,7 @@ export function setattr(
   ctx: SqlContext,
   a: { path: string; mode?: number; uid?: number; gid?: number; atimeMs?: number; mtimeMs?: number },
 ): Attr {
-  return ctx.tx(() => {
+  return ctx.txNamespace(() => {
     const f = resolvePath(ctx, a.path);
     const now = ctx.nowMs();
     // COALESCE keeps fields the caller did not mention; ctime moves on every attribute change.

@@ -10,7 +10,7 @@ import type { SqlContext } from './sql-context.js';
 export function rename(ctx: SqlContext, a: { from: string; to: string }): void {
   const fromParts = splitPath(a.from);
   const toParts = splitPath(a.to);
-  ctx.tx(() => {
+  ctx.txNamespace(() => {
     // Linux answers EBUSY for the root; EINVAL is the closest code the API carries.
     if (fromParts.length === 0 || toParts.length === 0) throw new FsError('EINVAL', 'cannot rename the root directory');
     const srcParent = walkDirs(ctx, fromParts.slice(0, -1), a.from);

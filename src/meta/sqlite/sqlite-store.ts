@@ -32,12 +32,14 @@ export class SqliteStore implements MetaStore {
   }
 
   /** Opens (creating if needed) the database file at path; ':memory:' works for throwaway stores. */
-  static open(path: string): SqliteStore {
+  static open(path: string, opts: { namespaceSyncMs?: number } = {}): SqliteStore {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     const db = new Database(path);
     try {
       initSchema(db, Date.now());
-      return new SqliteStore(db);
+      const store = new SqliteStore(db);
+      if (opts.namespaceSyncMs !== undefined) store.ctx.namespaceSyncDelayMs = opts.namespaceSyncMs;
+      return store;
     } catch (err) {
       db.close();
       throw err;
@@ -108,7 +110,11 @@ export class SqliteStore implements MetaStore {
   }
   async pruneTombstones(a: { beforeMs: number }): Promise<number> { return gc.pruneTombstones(this.ctx, a.beforeMs); }
 
+  async sync(): Promise<void> { this.ctx.sync(); }
+
   async close(): Promise<void> {
-    if (this.ctx.db.open) this.ctx.db.close();
+    if (!this.ctx.db.open) return;
+    this.ctx.close();
+    this.ctx.db.close();
   }
 }
