@@ -42,8 +42,9 @@ function longLine(a: Attr, name: string): string {
 export async function putFile(c: QuorumFsClient, local: string, remote: string): Promise<number> {
   const st = await statLocal(local);
   if (!st.isFile()) throw new FsError('EINVAL', `${local} is not a regular file`);
-  await c.meta.create({ path: remote, mode: st.mode & 0o7777, owner: owner(), exclusive: false });
-  const f = await c.open(remote, { write: true, truncate: true });
+  const attr = await c.meta.create({ path: remote, mode: st.mode & 0o7777, owner: owner(), exclusive: false });
+  if (attr.type !== 'file') throw new FsError('EISDIR', `${remote} is not a regular file`);
+  const f = await c.openIno(attr.ino, { write: true, truncate: true, knownEmpty: attr.size === 0 });
   const fh = await openLocal(local, 'r');
   const chunk = Buffer.alloc(c.config.blockSizeBytes);
   let offset = 0;

@@ -1,6 +1,6 @@
 import type { ClusterConfig } from '../common/config.js';
 import { FsError } from '../common/errors.js';
-import type { Attr, Ino, MetaApi } from '../meta/api.js';
+import type { Attr, FileLayout, Ino, MetaApi } from '../meta/api.js';
 import type { FsClient, OpenFile, OpenOptions } from './types.js';
 import type { Mediator } from './quorum.js';
 import { QuorumOpenFile, type OpenFileOptions } from './open-file.js';
@@ -26,7 +26,9 @@ export class QuorumFsClient implements FsClient {
   }
 
   async openIno(ino: Ino, opts: OpenOptions): Promise<OpenFile> {
-    const layout = await this.meta.getLayout({ ino });
+    const layout: FileLayout = opts.knownEmpty
+      ? { ino, size: 0, blockSizeBytes: this.config.blockSizeBytes, blocks: [], version: 0 }
+      : await this.meta.getLayout({ ino });
     const f = new QuorumOpenFile(this.meta, this.mediator, layout, opts.write, this.fileOpts);
     if (opts.truncate && layout.size > 0) await f.truncate(0);
     return f;

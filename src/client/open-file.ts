@@ -211,6 +211,9 @@ export class QuorumOpenFile implements OpenFile {
     if (d) return Promise.resolve(d);
     const hash = this.blocks[i];
     if (!hash) return Promise.resolve(Buffer.alloc(0));
+    // Uploaded by this file but not yet durable: the servers may not have it yet.
+    const pending = this.session?.bytesOf(hash);
+    if (pending) return Promise.resolve(pending);
     return this.fetch(hash);
   }
 

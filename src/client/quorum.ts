@@ -191,6 +191,11 @@ export class WriteSession {
     this.throwIfFailed();
   }
 
+  /** The bytes of a block added here and not yet durable on Qw servers (until then, servers may not have it). */
+  bytesOf(hash: string): Buffer | null {
+    return this.blocks.get(hash)?.bytes ?? null;
+  }
+
   /** Waits until every added block is durable on at least Qw servers. Returns the copies that missed. */
   async finish(): Promise<BlockFault[]> {
     this.throwIfFailed();

@@ -31,6 +31,11 @@ export interface OpenOptions {
   write: boolean;
   /** O_TRUNC: start from an empty file. */
   truncate?: boolean;
+  /**
+   * The caller just saw the file empty (create answered size 0): its layout is known without
+   * asking the metadata server, one round trip less per new file.
+   */
+  knownEmpty?: boolean;
 }
 
 export interface FsClient {
