@@ -294,7 +294,7 @@ export class QuorumOps implements FuseOps {
   // ---- open files ----------------------------------------------------------------------------
 
   /** One writer per inode per mount, shared by all its write handles. */
-  private async acquireWriter(ino: Ino, truncate: boolean): Promise<SharedWriter> {
+  private async acquireWriter(ino: Ino, truncate: boolean, knownEmpty = false): Promise<SharedWriter> {
     for (;;) {
       // Looked up again after every wait: a failed open may have dropped the inode's state.
       const st = this.table.inode(ino);
@@ -311,7 +311,7 @@ export class QuorumOps implements FuseOps {
         continue;
       }
       const opening = (async () => {
-        const file = await this.client.openIno(ino, { write: true, truncate });
+        const file = await this.client.openIno(ino, { write: true, truncate, knownEmpty });
         const w: SharedWriter = { ino, file, refs: 1, lastWriteMs: truncate ? Date.now() : 0, changedSinceCommit: false };
         st.writer = w;
         return w;
@@ -360,7 +360,7 @@ export class QuorumOps implements FuseOps {
       // The kernel calls create only after a lookup found nothing; O_EXCL was checked there. A file
       // created meanwhile by another mount is opened as is (O_CREAT without O_EXCL).
       const attr = await this.meta.create({ path, mode: mode & 0o7777, owner: this.owner, exclusive: false });
-      const writer = await this.acquireWriter(attr.ino, false);
+      const writer = await this.acquireWriter(attr.ino, false, attr.size === 0);
       return this.table.allocate({ ino: attr.ino, path, attr, writer, reader: null, reopening: null }).fh;
     });
   }
