@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { close, closeSync, existsSync, fsync, mkdirSync, openSync, renameSync, write } from 'node:fs';
-import { lstat, mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { close, closeSync, existsSync, fstatSync, fsync, mkdirSync, openSync, read, renameSync, write } from 'node:fs';
+import { lstat, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FsError } from '../common/errors.js';
 import { BLOCK_NAME_RE, type SyncResult } from '../common/protocol.js';
@@ -233,9 +233,10 @@ export class DiskBlockStore implements BlockStore {
   /** Reads the copy from disk (never from the index) and checks it against its name. */
   private async readVerified(hash: string): Promise<Buffer> {
     const path = this.pathOf(hash);
-    let fh: FileHandle;
+    let fd: number;
     try {
-      fh = await open(path, 'r');
+      // open/fstat/close synchronously (see put): only the read itself waits in the thread pool.
+      fd = openSync(path, 'r');
     } catch (err) {
       if (errnoOf(err) !== 'ENOENT') throw err;
       this.forget(hash); // removed behind our back (operator, disk): the index must stop advertising it
@@ -244,11 +245,11 @@ export class DiskBlockStore implements BlockStore {
     let bytes: Buffer | null;
     let ident: { dev: number; ino: number };
     try {
-      const st = await fh.stat();
+      const st = fstatSync(fd);
       ident = { dev: st.dev, ino: st.ino };
-      bytes = await readUpTo(fh, st.size, this.maxBlockSizeBytes);
+      bytes = await readUpTo(fd, st.size, this.maxBlockSizeBytes);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
     if (bytes === null || sha256Hex(bytes) !== hash) {
       const what = bytes === null ? `is larger than the block size ${this.maxBlockSizeBytes}` : `(${bytes.length} bytes) does not hash to its name`;
@@ -397,7 +398,7 @@ async function exists(path: string): Promise<boolean> {
  * Reads a whole file, up to EOF rather than up to its size at open time (a file growing under us is
  * still judged on all its bytes). Returns null once it is longer than limitBytes.
  */
-async function readUpTo(fh: FileHandle, sizeHintBytes: number, limitBytes: number): Promise<Buffer | null> {
+async function readUpTo(fd: number, sizeHintBytes: number, limitBytes: number): Promise<Buffer | null> {
   let buf = Buffer.allocUnsafe(Math.min(sizeHintBytes, limitBytes) + 1);
   let total = 0;
   for (;;) {
@@ -407,9 +408,15 @@ async function readUpTo(fh: FileHandle, sizeHintBytes: number, limitBytes: numbe
       buf.copy(bigger, 0, 0, total);
       buf = bigger;
     }
-    const { bytesRead } = await fh.read(buf, total, buf.length - total, total);
-    if (bytesRead === 0) break;
+    const want = buf.length - total;
+    const bytesRead = await readAt(fd, buf, total, want);
     total += bytesRead;
+    // A short read of a regular file is its end (block files are never appended to in place).
+    if (bytesRead < want) break;
   }
   return buf.subarray(0, total);
+}
+
+function readAt(fd: number, buf: Buffer, offset: number, length: number): Promise<number> {
+  return new Promise((resolve, reject) => read(fd, buf, offset, length, offset, (err, n) => (err ? reject(err) : resolve(n))));
 }
