@@ -32,6 +32,22 @@ export function registerLayoutTests(env: SuiteEnv): void {
     }
   });
 
+  it('openPath answers attributes and layout together; a directory has no layout; sync is a no-op barrier', async () => {
+    const d = await env.dir();
+    const f = await file(`${d}/f`);
+    const h = hashOf(`${d}o`);
+    await env.api.commit({ ino: f.ino, size: 10, blocks: [h], blockSizes: { [h]: 10 } });
+    const opened = await env.api.openPath({ path: `${d}/f` });
+    assert.deepEqual(opened.attr, await env.api.lookup({ path: `${d}/f` }));
+    assert.deepEqual(opened.layout, await env.api.getLayout({ ino: f.ino }));
+    const dir = await env.api.openPath({ path: d });
+    assert.equal(dir.attr.type, 'dir');
+    assert.equal(dir.layout, null);
+    await rejectsWith(env.api.openPath({ path: `${d}/missing` }), 'ENOENT');
+    await env.api.sync({});
+    assert.equal((await env.api.lookup({ path: `${d}/f` })).size, 10);
+  });
+
   it('holes round-trip and short lists are allowed', async () => {
     const d = await env.dir();
     const f = await file(`${d}/f`);

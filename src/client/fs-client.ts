@@ -19,16 +19,20 @@ export class QuorumFsClient implements FsClient {
   }
 
   async open(path: string, opts: OpenOptions): Promise<OpenFile> {
-    const attr = await this.meta.lookup({ path });
+    const { attr, layout } = await this.meta.openPath({ path });
     if (attr.type === 'dir') throw new FsError('EISDIR', `${path} is a directory`);
-    if (attr.type !== 'file') throw new FsError('EINVAL', `${path} is not a regular file`);
-    return this.openIno(attr.ino, opts);
+    if (attr.type !== 'file' || !layout) throw new FsError('EINVAL', `${path} is not a regular file`);
+    return this.openLayout(layout, opts);
   }
 
   async openIno(ino: Ino, opts: OpenOptions): Promise<OpenFile> {
     const layout: FileLayout = opts.knownEmpty
       ? { ino, size: 0, blockSizeBytes: this.config.blockSizeBytes, blocks: [], version: 0 }
       : await this.meta.getLayout({ ino });
+    return this.openLayout(layout, opts);
+  }
+
+  async openLayout(layout: FileLayout, opts: OpenOptions): Promise<OpenFile> {
     const f = new QuorumOpenFile(this.meta, this.mediator, layout, opts.write, this.fileOpts);
     if (opts.truncate && layout.size > 0) await f.truncate(0);
     return f;

@@ -1,6 +1,6 @@
 // The client library's surface as the CLI and the FUSE mount use it.
 import type { ClusterConfig } from '../common/config.js';
-import type { Attr, Ino, MetaApi } from '../meta/api.js';
+import type { Attr, FileLayout, Ino, MetaApi } from '../meta/api.js';
 
 /**
  * An open regular file. Writes are buffered per handle into whole blocks and uploaded in the
@@ -45,6 +45,8 @@ export interface FsClient {
   open(path: string, opts: OpenOptions): Promise<OpenFile>;
   /** Opens by inode, for handles that must survive renames. */
   openIno(ino: Ino, opts: OpenOptions): Promise<OpenFile>;
+  /** Opens a file whose layout the caller just fetched (MetaApi.openPath): no further round trip. */
+  openLayout(layout: FileLayout, opts: OpenOptions): Promise<OpenFile>;
   /** truncate(2) on a path without an open handle. */
   truncatePath(path: string, size: number): Promise<Attr>;
   close(): Promise<void>;

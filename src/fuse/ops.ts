@@ -4,7 +4,7 @@
 import { constants as fsConstants } from 'node:fs';
 import type { FsClient, OpenFile } from '../client/types.js';
 import type { Logger } from '../common/log.js';
-import type { Attr, Ino } from '../meta/api.js';
+import type { Attr, FileLayout, Ino } from '../meta/api.js';
 import { type FuseOps, type FuseStat, type FuseStatfs, type TimeSpec } from './adapter.js';
 import type { CapacityProbe } from './capacity.js';
 import { errno, toErrnoError } from './errno.js';
@@ -294,7 +294,7 @@ export class QuorumOps implements FuseOps {
   // ---- open files ----------------------------------------------------------------------------
 
   /** One writer per inode per mount, shared by all its write handles. */
-  private async acquireWriter(ino: Ino, truncate: boolean, knownEmpty = false): Promise<SharedWriter> {
+  private async acquireWriter(ino: Ino, truncate: boolean, opened: { knownEmpty?: boolean; layout?: FileLayout | null } = {}): Promise<SharedWriter> {
     for (;;) {
       // Looked up again after every wait: a failed open may have dropped the inode's state.
       const st = this.table.inode(ino);
@@ -311,7 +311,9 @@ export class QuorumOps implements FuseOps {
         continue;
       }
       const opening = (async () => {
-        const file = await this.client.openIno(ino, { write: true, truncate, knownEmpty });
+        const file = opened.layout
+          ? await this.client.openLayout(opened.layout, { write: true, truncate })
+          : await this.client.openIno(ino, { write: true, truncate, knownEmpty: opened.knownEmpty });
         const w: SharedWriter = { ino, file, refs: 1, lastWriteMs: truncate ? Date.now() : 0, changedSinceCommit: false };
         st.writer = w;
         return w;
@@ -360,32 +362,33 @@ export class QuorumOps implements FuseOps {
       // The kernel calls create only after a lookup found nothing; O_EXCL was checked there. A file
       // created meanwhile by another mount is opened as is (O_CREAT without O_EXCL).
       const attr = await this.meta.create({ path, mode: mode & 0o7777, owner: this.owner, exclusive: false });
-      const writer = await this.acquireWriter(attr.ino, false, attr.size === 0);
+      const writer = await this.acquireWriter(attr.ino, false, { knownEmpty: attr.size === 0 });
       return this.table.allocate({ ino: attr.ino, path, attr, writer, reader: null, reopening: null }).fh;
     });
   }
 
   open(path: string, flags: number): Promise<number> {
     return this.run('open', path, async () => {
-      const attr = await this.meta.lookup({ path });
+      // Attributes and block list in one round trip: the version this open reads (close-to-open).
+      const { attr, layout } = await this.meta.openPath({ path });
       if (attr.type === 'dir') throw errno('EISDIR');
       const truncate = (flags & O_TRUNC) !== 0;
       const acc = flags & O_ACCMODE;
       if (acc === 0) {
-        // O_RDONLY|O_TRUNC truncates on Linux.
+        // O_RDONLY|O_TRUNC truncates on Linux (and makes the layout just fetched stale).
         if (truncate) await this.truncate(path, 0);
         this.table.inode(attr.ino);
         this.observe(attr);
         let reader: ReaderState;
         try {
-          reader = await this.openReader(attr.ino);
+          reader = await this.openReader(attr.ino, truncate ? null : layout);
         } catch (err) {
           this.table.dropIfIdle(attr.ino);
           throw err;
         }
         return this.table.allocate({ ino: attr.ino, path, attr, writer: null, reader, reopening: null }).fh;
       }
-      const writer = await this.acquireWriter(attr.ino, truncate);
+      const writer = await this.acquireWriter(attr.ino, truncate, { layout });
       try {
         return this.table.allocate({ ino: attr.ino, path, attr, writer, reader: null, reopening: null }).fh;
       } catch (err) {
@@ -395,10 +398,10 @@ export class QuorumOps implements FuseOps {
     });
   }
 
-  private async openReader(ino: Ino): Promise<ReaderState> {
+  private async openReader(ino: Ino, layout: FileLayout | null = null): Promise<ReaderState> {
     const st = this.table.inode(ino);
     const [gen, remoteGen] = [st.gen, st.remoteGen];
-    const file = await this.client.openIno(ino, { write: false });
+    const file = layout ? await this.client.openLayout(layout, { write: false }) : await this.client.openIno(ino, { write: false });
     return { file, gen, remoteGen, used: false };
   }
 

@@ -111,6 +111,8 @@ export interface MetaApi {
   statfs(args: Record<string, never>): Promise<StatFs>;
 
   getLayout(args: { ino: Ino }): Promise<FileLayout>;
+  /** lookup and, for a regular file, getLayout in one call: what an open needs. */
+  openPath(args: { path: string }): Promise<{ attr: Attr; layout: FileLayout | null }>;
   /** Atomically replaces a file's size and block list, adjusting block reference counts. */
   commit(args: CommitRequest): Promise<Attr>;
   /** Marks blocks as about to be referenced, so garbage collection leaves them alone for its grace period. */
@@ -124,7 +126,7 @@ export interface MetaApi {
 /** Methods a client may call over HTTP; the server refuses any other name. */
 export const META_METHODS = [
   'getCluster', 'lookup', 'readdir', 'create', 'mkdir', 'symlink', 'readlink', 'link', 'unlink',
-  'rmdir', 'rename', 'setattr', 'statfs', 'getLayout', 'commit', 'reserveBlocks', 'reportFaults', 'sync',
+  'rmdir', 'rename', 'setattr', 'statfs', 'getLayout', 'openPath', 'commit', 'reserveBlocks', 'reportFaults', 'sync',
 ] as const satisfies ReadonlyArray<keyof MetaApi>;
 
 export interface IntegrityReport {

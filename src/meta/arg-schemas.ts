@@ -36,6 +36,7 @@ export const META_ARG_SCHEMAS: Record<MetaMethod, z.ZodTypeAny> = {
   }).strict(),
   statfs: none,
   getLayout: z.object({ ino }).strict(),
+  openPath: z.object({ path }).strict(),
   commit: z.object({
     ino,
     size: wholeNumber.min(0, 'must be >= 0').max(Number.MAX_SAFE_INTEGER, 'is too large'),

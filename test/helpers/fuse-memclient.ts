@@ -191,6 +191,11 @@ export class MemMeta implements Partial<MetaApi> {
   async statfs(): Promise<StatFs> {
     return { files: this.nodes.size, blocks: 0, blockBytes: 0 };
   }
+  async openPath({ path }: { path: string }): Promise<{ attr: Attr; layout: FileLayout | null }> {
+    const attr = await this.lookup({ path });
+    return { attr, layout: attr.type === 'file' ? await this.getLayout({ ino: attr.ino }) : null };
+  }
+
   async getLayout({ ino }: { ino: Ino }): Promise<FileLayout> {
     const n = this.node(ino);
     return { ino, size: n.attr.size, blockSizeBytes: 1 << 20, blocks: [], version: n.version };
@@ -267,6 +272,9 @@ export class MemClient implements FsClient {
     const n = this.mem.node(ino);
     if (n.attr.type === 'dir') throw new FsError('EISDIR', 'is a directory');
     return new MemOpenFile(this.mem, ino, opts.write, !!opts.truncate);
+  }
+  async openLayout(layout: FileLayout, opts: OpenOptions): Promise<OpenFile> {
+    return this.openIno(layout.ino, opts);
   }
   async truncatePath(path: string, size: number): Promise<Attr> {
     const f = await this.open(path, { write: true });

@@ -72,6 +72,10 @@ export class SqliteStore implements MetaStore {
   async statfs(): Promise<StatFs> { return cluster.statfs(this.ctx); }
 
   async getLayout(a: { ino: Ino }): Promise<FileLayout> { return layout.getLayout(this.ctx, a.ino, this.blockSizeBytes()); }
+  async openPath(a: { path: string }): Promise<{ attr: Attr; layout: FileLayout | null }> {
+    const attr = nsRead.lookup(this.ctx, a.path);
+    return { attr, layout: attr.type === 'file' ? layout.getLayout(this.ctx, attr.ino, this.blockSizeBytes()) : null };
+  }
   async commit(a: CommitRequest): Promise<Attr> { return layout.commit(this.ctx, a, this.blockSizeBytes()); }
   async reserveBlocks(a: { hashes: string[] }): Promise<void> { layout.reserveBlocks(this.ctx, a.hashes, this.ctx.nowMs()); }
   async reportFaults(a: { faults: BlockFault[] }): Promise<void> { cluster.reportFaults(this.ctx, a.faults, this.ctx.nowMs()); }
