@@ -69,9 +69,16 @@ test('up --detach, file commands, status, down, and resume with the same data', 
   assert.ok(st.servers.every((s) => s.up && s.blocks === 1));
   assert.deepEqual([st.blocks.referenced, st.blocks.underReplicated], [1, 0]);
 
+  // A mount of this cluster goes with it, instead of answering EIO until someone unmounts it.
+  const mp = join(dir, '..', 'mnt');
+  const mount = qfs(['mount', mp, ...d]);
+  assert.equal(mount.code, 0, mount.stderr);
+  assert.equal(readFileSync(join(mp, 'docs', 'b.txt'), 'utf8'), 'hello, quorum\n');
   const down = qfs(['down', ...d]);
   assert.equal(down.code, 0, down.stderr);
   assert.match(down.stdout, /stopped 4 servers/);
+  assert.match(down.stdout, new RegExp(`unmounted ${mp}`));
+  assert.ok(!readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === mp), 'the mount is gone');
   const stDown = qfs(['status', ...d]);
   assert.match(stDown.stdout, /data server 1: DOWN/);
 

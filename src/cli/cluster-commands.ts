@@ -5,6 +5,7 @@ import { prepareCluster, startCluster, stopCluster } from '../cluster/local.js';
 import { clusterStatus, formatStatus } from '../cluster/status.js';
 import { paths, requireClusterState, metaUrlOf } from '../cluster/state.js';
 import { clusterDir } from './options.js';
+import { unmountClusterMounts } from './cluster-mounts.js';
 
 interface UpFlags {
   dir?: string;
@@ -74,6 +75,7 @@ export function registerClusterCommands(program: Command, hooks: { mount?: (dir:
     .action(async (o: { dir?: string }) => {
       const dir = clusterDir(o);
       const state = requireClusterState(dir);
+      for (const mp of await unmountClusterMounts(dir, metaUrlOf(state))) process.stdout.write(`unmounted ${mp}\n`);
       const n = await stopCluster(dir, state);
       process.stdout.write(n ? `stopped ${n} server${n === 1 ? '' : 's'} in ${dir}\n` : `no server was running in ${dir}\n`);
     });
