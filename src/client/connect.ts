@@ -60,6 +60,7 @@ export async function connectClient(opts: ConnectOptions): Promise<QuorumFsClien
     maxBlocksInFlight: 8,
     syncBatchBlocks: 8,
     maxHeldBlocks: 16,
+    reservationRefreshMs: envInt('QUORUMFS_RESERVATION_REFRESH_MS'),
     logger,
   });
   const cacheMb = envInt('QUORUMFS_CACHE_MB');

@@ -26,9 +26,13 @@ export interface MediatorOptions {
   syncBatchBlocks: number;
   /** Blocks held in memory per write session until Qw servers have them durable. */
   maxHeldBlocks: number;
+  /** Reservations of a running write are renewed this often (default 60 s: far inside any sane GC grace). */
+  reservationRefreshMs?: number;
   logger: Logger;
 }
 
+const DEFAULT_RESERVATION_REFRESH_MS = 60_000;
+const RESERVATION_REFRESH_BATCH = 10_000;
 /** Servers that failed recently are asked last, so a dead server does not slow every read. */
 const FAILURE_MEMORY_MS = 5_000;
 
@@ -170,6 +174,7 @@ export class WriteSession {
   private readonly heldWaiters: Array<() => void> = [];
   private syncChain: Promise<void> = Promise.resolve();
   private failure: Error | null = null;
+  private refreshTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly m: Mediator) {}
 
@@ -184,6 +189,7 @@ export class WriteSession {
     const b: PendingBlock = { hash, bytes, stored: new Set(), durable: new Set(), lastError: new Map() };
     this.blocks.set(hash, b);
     this.held++;
+    this.refreshTimer ??= setInterval(() => void this.refreshReservations(), this.m.opts.reservationRefreshMs ?? DEFAULT_RESERVATION_REFRESH_MS).unref();
     const p = this.upload(b, opts.syncNow ?? false).finally(() => this.uploading.delete(p));
     this.uploading.add(p);
     while (this.uploading.size >= this.m.opts.maxBlocksInFlight) await Promise.race(this.uploading);
@@ -201,6 +207,7 @@ export class WriteSession {
     this.throwIfFailed();
     await Promise.all(this.uploading);
     await this.scheduleSync();
+    this.stopRefreshing();
     this.throwIfFailed();
     const n = this.m.config.replicas;
     const missed: BlockFault[] = [];
@@ -217,7 +224,30 @@ export class WriteSession {
 
   private fail(err: Error): void {
     this.failure ??= err;
+    this.stopRefreshing();
     for (const w of this.heldWaiters.splice(0)) w();
+  }
+
+  private stopRefreshing(): void {
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    this.refreshTimer = null;
+  }
+
+  /**
+   * A write that lasts longer than the GC grace period (a large file, a slow writer) would see its
+   * first blocks collected before its commit names them: reservations are renewed while it runs.
+   */
+  private async refreshReservations(): Promise<void> {
+    const hashes = [...this.blocks.keys()];
+    try {
+      for (let i = 0; i < hashes.length && !this.failure; i += RESERVATION_REFRESH_BATCH) {
+        await this.m.opts.reserveBlocks(hashes.slice(i, i + RESERVATION_REFRESH_BATCH));
+      }
+    } catch (err) {
+      // EAGAIN: a block was already being collected; anything else: the next round tries again.
+      if ((err as { code?: string }).code === 'EAGAIN') this.fail(err as Error);
+      else this.m.opts.logger.warn({ err: String(err) }, 'could not renew block reservations; retrying');
+    }
   }
 
   private async upload(b: PendingBlock, syncNow: boolean): Promise<void> {
