@@ -94,42 +94,44 @@ function qfsTarget(key: string, spec: ClusterSpec): TargetDef {
   };
 }
 
-const memCeiling: TargetDef = {
-  key: 'fuse-mem',
-  label: 'in-memory FS via the FUSE binding (ceiling)',
-  kind: 'ceiling',
-  skip: () => (existsSync(MEM_MOUNT_JS) ? null : `${existsSync(MEM_MOUNT_TS) ? 'dist/test/helpers/fuse-mem-mount.js not built' : 'test/helpers/fuse-mem-mount.ts not found'}: no in-memory file system to mount through the binding`),
-  setup: async (ctx) => {
-    const mp = join(ctx.scratch, 'mnt-fuse-mem');
-    await mkdir(mp, { recursive: true });
-    const child = spawnTracked(process.execPath, [MEM_MOUNT_JS, mp]);
-    let output = '';
-    const teardown = async () => {
-      await stopChild(child, 15_000);
-      if (isMounted(mp)) await forceUnmount(mp, ctx.log);
-      if (!isMounted(mp)) await rmdir(mp).catch(() => undefined);
-    };
-    const cleanup = ctx.cleanups.add(`in-memory FUSE mount ${mp}`, teardown);
-    try {
-      await new Promise<void>((res, rej) => {
-        const t = setTimeout(() => rej(new Error(`fuse-mem-mount did not print "ready" within 30 s: ${lastLine(output)}`)), 30_000);
-        const onData = (d: Buffer) => {
-          output += d.toString('utf8');
-          if (/^ready$/m.test(output)) { clearTimeout(t); res(); }
-        };
-        child.stdout!.on('data', onData);
-        child.stderr!.on('data', (d: Buffer) => { output += d.toString('utf8'); });
-        child.once('exit', (code) => { clearTimeout(t); rej(new Error(`fuse-mem-mount exited (${code}): ${lastLine(output) || 'no output'}`)); });
-      });
-      if (!isMounted(mp)) throw new Error(`fuse-mem-mount said ready but ${mp} is not in /proc/mounts`);
-      ctx.log(`in-memory file system mounted at ${mp}`);
-      return { dir: mp, teardown: () => cleanup.run() };
-    } catch (err) {
-      await cleanup.run();
-      throw err;
-    }
-  },
-};
+function memCeiling(binding: 'kernel' | 'libfuse'): TargetDef {
+  return {
+    key: binding === 'kernel' ? 'fuse-mem' : 'fuse-mem-libfuse',
+    label: binding === 'kernel' ? 'in-memory FS via the FUSE binding (ceiling)' : 'in-memory FS via the libfuse binding (old ceiling)',
+    kind: 'ceiling',
+    skip: () => (existsSync(MEM_MOUNT_JS) ? null : `${existsSync(MEM_MOUNT_TS) ? 'dist/test/helpers/fuse-mem-mount.js not built' : 'test/helpers/fuse-mem-mount.ts not found'}: no in-memory file system to mount through the binding`),
+    setup: async (ctx) => {
+      const mp = join(ctx.scratch, `mnt-fuse-mem-${binding}`);
+      await mkdir(mp, { recursive: true });
+      const child = spawnTracked(process.execPath, [MEM_MOUNT_JS, mp], { env: { ...process.env, QUORUMFS_FUSE_BINDING: binding } });
+      let output = '';
+      const teardown = async () => {
+        await stopChild(child, 15_000);
+        if (isMounted(mp)) await forceUnmount(mp, ctx.log);
+        if (!isMounted(mp)) await rmdir(mp).catch(() => undefined);
+      };
+      const cleanup = ctx.cleanups.add(`in-memory FUSE mount ${mp}`, teardown);
+      try {
+        await new Promise<void>((res, rej) => {
+          const t = setTimeout(() => rej(new Error(`fuse-mem-mount did not print "ready" within 30 s: ${lastLine(output)}`)), 30_000);
+          const onData = (d: Buffer) => {
+            output += d.toString('utf8');
+            if (/^ready$/m.test(output)) { clearTimeout(t); res(); }
+          };
+          child.stdout!.on('data', onData);
+          child.stderr!.on('data', (d: Buffer) => { output += d.toString('utf8'); });
+          child.once('exit', (code) => { clearTimeout(t); rej(new Error(`fuse-mem-mount exited (${code}): ${lastLine(output) || 'no output'}`)); });
+        });
+        if (!isMounted(mp)) throw new Error(`fuse-mem-mount said ready but ${mp} is not in /proc/mounts`);
+        ctx.log(`in-memory file system mounted at ${mp}`);
+        return { dir: mp, teardown: () => cleanup.run() };
+      } catch (err) {
+        await cleanup.run();
+        throw err;
+      }
+    },
+  };
+}
 
 function peerTarget(key: 'moosefs' | 'gluster', label: string): TargetDef {
   const up = peerScript(`${key}-up.sh`);
@@ -202,7 +204,8 @@ export const fsbench: Workload = {
       },
       qfsTarget('fsbench-n3', { replicas: 3, writeQuorum: 3, readQuorum: 1 }),
       qfsTarget('fsbench-n5', DEFAULT_SPEC),
-      memCeiling,
+      memCeiling('kernel'),
+      memCeiling('libfuse'),
     ];
     if (ctx.peers) targets.push(peerTarget('moosefs', 'MooseFS goal 3'), peerTarget('gluster', 'GlusterFS replica 3'));
 

@@ -13,7 +13,7 @@ import { connectClient, resolveEndpoint } from '../client/connect.js';
 import { createLogger } from '../common/log.js';
 import { findMount, unmountPath } from '../fuse/adapter.js';
 import { healthCapacityProbe } from '../fuse/capacity.js';
-import { mountFs, probeMount } from '../fuse/mount.js';
+import { DEFAULT_BINDING, mountFs, parseBindingName, probeMount } from '../fuse/mount.js';
 import { lifecycle } from './lifecycle.js';
 import { endpointOptions, type EndpointOptions } from './options.js';
 import { pidAlive } from '../cluster/processes.js';
@@ -24,6 +24,7 @@ interface MountFlags extends EndpointOptions {
   logFile?: string;
   attrTimeout: string;
   allowOther?: boolean;
+  binding?: string;
 }
 
 /** How long the background form waits for the kernel to list the mount. */
@@ -81,6 +82,8 @@ async function runForeground(mountpoint: string, o: MountFlags): Promise<void> {
       attrTimeoutS,
       entryTimeoutS: attrTimeoutS,
       allowOther: !!o.allowOther,
+      // Unset: QUORUMFS_FUSE_BINDING, else the default (see mount.ts).
+      binding: o.binding !== undefined ? parseBindingName(o.binding) : undefined,
       capacity: healthCapacityProbe(client, secret, logger),
     });
   } catch (err) {
@@ -113,7 +116,7 @@ async function runForeground(mountpoint: string, o: MountFlags): Promise<void> {
 }
 
 /** Starts the mount as a detached daemon and returns once the kernel lists it. */
-export async function mountInBackground(mountpoint: string, o: EndpointOptions & { logFile?: string; attrTimeout?: string; allowOther?: boolean }): Promise<string> {
+export async function mountInBackground(mountpoint: string, o: EndpointOptions & { logFile?: string; attrTimeout?: string; allowOther?: boolean; binding?: string }): Promise<string> {
   const abs = resolve(mountpoint);
   // Fail fast, with the same one-line errors as the foreground form.
   resolveEndpoint(o);
@@ -127,6 +130,7 @@ export async function mountInBackground(mountpoint: string, o: EndpointOptions &
   if (o.dir) args.push('--dir', resolve(o.dir));
   if (o.attrTimeout !== undefined) args.push('--attr-timeout', o.attrTimeout);
   if (o.allowOther) args.push('--allow-other');
+  if (o.binding !== undefined) args.push('--binding', parseBindingName(o.binding));
   const fd = openSync(logFile, 'a', 0o600);
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd], cwd: process.cwd(), env: tunedEnv() });
   closeSync(fd);
@@ -194,9 +198,11 @@ export function registerMountCommands(program: Command): void {
     .option('--log-file <file>', 'log of the background mount (default: a file in the temp dir named after the mountpoint)')
     .option('--attr-timeout <seconds>', 'kernel cache of attributes and names; 0 = strict close-to-open between mounts', '0')
     .option('--allow-other', 'let other users in (the kernel then enforces file modes)')
+    .option('--binding <kernel|libfuse>', `FUSE binding: kernel (/dev/fuse directly, needs root) or libfuse (default: $QUORUMFS_FUSE_BINDING, else ${DEFAULT_BINDING})`)
     .action(async (mountpoint: string, o: MountFlags) => {
       if (o.meta && o.dir) throw new Error('use either --dir or --meta, not both');
       parseSeconds('--attr-timeout', o.attrTimeout);
+      if (o.binding !== undefined) parseBindingName(o.binding);
       if (o.foreground) return runForeground(mountpoint, o);
       const abs = await mountInBackground(mountpoint, o);
       process.stdout.write(`mounted at ${abs}\n`);

@@ -6,6 +6,7 @@ import type { FsClient } from '../client/types.js';
 import type { Logger } from '../common/log.js';
 import { FuseNativeBinding, findMount, unmountPath, type FuseBinding, type MountEntry, type MountOptions } from './adapter.js';
 import type { CapacityProbe } from './capacity.js';
+import { KERNEL_MOUNT_DEFAULTS, KernelFuseBinding, kernelOptionsFromEnv } from './kernel/binding.js';
 import { QuorumOps } from './ops.js';
 import { pidAlive } from '../cluster/processes.js';
 
@@ -16,10 +17,30 @@ const MOUNT_POLL_MS = 1_000;
 /** fsname of our mounts: `quorumfs@<pid>` lets anyone tell whether the owner is alive. */
 const FSNAME_RE = /^quorumfs@(\d+)$/;
 
+/** `kernel`: /dev/fuse spoken directly (src/fuse/kernel); `libfuse`: @cocalc/fuse-native. */
+export type BindingName = 'kernel' | 'libfuse';
+export const BINDING_NAMES: readonly BindingName[] = ['kernel', 'libfuse'];
+/** The binding when neither the caller nor QUORUMFS_FUSE_BINDING chooses one (kernel needs root; without it the libfuse one is used). */
+export const DEFAULT_BINDING: BindingName = 'kernel';
+
 export interface MountFsOptions extends Partial<Omit<MountOptions, 'fsname'>> {
   capacity?: CapacityProbe;
-  binding?: FuseBinding;
+  /** A binding object, or its name; default: QUORUMFS_FUSE_BINDING, else DEFAULT_BINDING. */
+  binding?: FuseBinding | BindingName;
   owner?: { uid: number; gid: number };
+}
+
+/** A binding name from user input (flag or environment); throws a one-line error for others. */
+export function parseBindingName(raw: string, from = '--binding'): BindingName {
+  if ((BINDING_NAMES as readonly string[]).includes(raw)) return raw as BindingName;
+  throw new Error(`${from} must be one of ${BINDING_NAMES.join(', ')}, got "${raw}"`);
+}
+
+export function createBinding(choice: FuseBinding | BindingName | undefined, logger: Logger): FuseBinding {
+  if (choice !== undefined && typeof choice !== 'string') return choice;
+  const env = process.env.QUORUMFS_FUSE_BINDING;
+  const name = choice ?? (env ? parseBindingName(env, 'QUORUMFS_FUSE_BINDING') : DEFAULT_BINDING);
+  return name === 'kernel' ? new KernelFuseBinding({ ...kernelOptionsFromEnv(), logger }) : new FuseNativeBinding();
 }
 
 export interface MountHandle {
@@ -87,15 +108,17 @@ export async function mountFs(client: FsClient, mountpoint: string, logger: Logg
 
   const ops = new QuorumOps(client, logger, { capacity: opts.capacity, owner: opts.owner });
   const { capacity: _c, binding: _b, owner: _o, ...fuseOpts } = opts;
-  const options: MountOptions = { ...DEFAULT_MOUNT_OPTIONS, ...stripUndefined(fuseOpts), fsname: `quorumfs@${process.pid}` };
-  const binding = opts.binding ?? new FuseNativeBinding();
+  const binding = createBinding(opts.binding, logger);
+  // The request sizes default to what the binding can take (1 MiB in the kernel binding).
+  const defaults = binding instanceof KernelFuseBinding ? { ...DEFAULT_MOUNT_OPTIONS, ...KERNEL_MOUNT_DEFAULTS } : DEFAULT_MOUNT_OPTIONS;
+  const options: MountOptions = { ...defaults, ...stripUndefined(fuseOpts), fsname: `quorumfs@${process.pid}` };
   let mounted;
   try {
     mounted = await binding.mount(abs, ops, options);
   } catch (err) {
     throw new Error(`cannot mount at ${abs}: ${(err as Error).message}`);
   }
-  logger.info({ mountpoint: abs, options }, 'mounted');
+  logger.info({ mountpoint: abs, options, binding: binding instanceof KernelFuseBinding ? 'kernel' : 'libfuse' }, 'mounted');
 
   let resolveGone!: () => void;
   const gone = new Promise<void>((r) => { resolveGone = r; });

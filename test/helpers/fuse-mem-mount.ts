@@ -14,7 +14,8 @@ const logger = createLogger('fuse-mem-mount');
 const m = await mountFs(new MemClient(), mountpoint, logger, {
   attrTimeoutS: Number(process.env.QFS_ATTR_TIMEOUT ?? 0),
   entryTimeoutS: Number(process.env.QFS_ATTR_TIMEOUT ?? 0),
-  maxWriteBytes: Number(process.env.QFS_MAX_WRITE ?? 131072),
+  // Unset: the binding's own default (1 MiB in the kernel binding, 128 KiB in libfuse2).
+  maxWriteBytes: process.env.QFS_MAX_WRITE ? Number(process.env.QFS_MAX_WRITE) : undefined,
   debug: process.env.QFS_FUSE_DEBUG === '1',
   bigWrites: process.env.QFS_BIG_WRITES !== '0',
 });

@@ -1,0 +1,208 @@
+// Requests on open files and directories: CREATE/OPEN, READ/WRITE, FLUSH/FSYNC, RELEASE, and the
+// directory handles (OPENDIR, READDIR[PLUS], RELEASEDIR). Handles are FuseOps' own numbers.
+import type { FuseStat } from '../adapter.js';
+import { dropHidden } from './ops-names.js';
+import { joinPath, type Node } from './nodes.js';
+import {
+  ENTRY_OUT_BYTES, FUSE_FSYNC_FDATASYNC, OPEN_OUT_BYTES, OUT_HEADER_BYTES, WRITE_IN_BYTES,
+  direntType, direntplusBytes, readCString, readIoIn, readU64, writeDirent, writeEntryOut, writeOpenOut,
+} from './protocol.js';
+import type { Req, Session } from './session.js';
+
+/** d_ino of names we have no node for (libfuse's FUSE_UNKNOWN_INO): never 0, which readdir(3) skips. */
+const UNKNOWN_INO = 0xffffffff;
+const DT_DIR = 4;
+/** Open answers carry no FOPEN_* flags: every open drops the page cache (close-to-open). */
+const OPEN_FLAGS = 0;
+
+async function releaseQuietly(s: Session, path: string, fh: number): Promise<void> {
+  await s.ops.release(path, fh).catch((err: unknown) => s.logger.warn({ path, fh, err: String(err) }, 'releasing a handle the kernel never got'));
+}
+
+/** One open handle of node fewer; the last one of a hidden node takes its hidden name along. */
+async function closed(s: Session, node: Node): Promise<void> {
+  if (node.opens > 0 && --node.opens === 0) {
+    if (node.hiddenPath !== null) await dropHidden(s, node);
+    s.nodes.dropIfUnused(node);
+  }
+}
+
+export async function open(s: Session, req: Req): Promise<void> {
+  const node = s.node(req);
+  const path = await s.path(node);
+  // Counted from the start: an UNLINK arriving while the open is on its way must hide the file,
+  // not remove it from under the handle about to exist (the kernel does not order the two).
+  node.opens++;
+  let fh: number;
+  try {
+    fh = await s.ops.open(path, req.body.readUInt32LE(0));
+  } catch (err) {
+    await closed(s, node);
+    throw err;
+  }
+  const b = s.msg(OPEN_OUT_BYTES);
+  writeOpenOut(b, OUT_HEADER_BYTES, fh, OPEN_FLAGS);
+  if (!s.ok(req, b)) {
+    await releaseQuietly(s, path, fh);
+    await closed(s, node);
+  }
+}
+
+export async function create(s: Session, req: Req): Promise<void> {
+  const parent = s.node(req);
+  const mode = req.body.readUInt32LE(4);
+  const n = readCString(req.body, 16).s;
+  const path = await s.nodes.childPath(parent, n);
+  const fh = await s.ops.create(path, mode);
+  let st: FuseStat;
+  try {
+    st = await s.ops.fgetattr(path, fh);
+  } catch (err) {
+    await releaseQuietly(s, path, fh);
+    throw err;
+  }
+  const node = s.replyEntry(req, parent, n, st, (b, off) => writeOpenOut(b, off, fh, OPEN_FLAGS), OPEN_OUT_BYTES);
+  if (node) node.opens++;
+  else await releaseQuietly(s, path, fh);
+}
+
+export async function read(s: Session, req: Req): Promise<void> {
+  const node = s.node(req);
+  const { fh, offset, size } = readIoIn(req.body);
+  const pooled = OUT_HEADER_BYTES + size <= s.readBuffers.bytes;
+  const b = pooled ? s.readBuffers.take() : Buffer.allocUnsafe(OUT_HEADER_BYTES + size);
+  try {
+    // The data is read straight into the reply, after its header.
+    const n = await s.ops.read(await s.loosePath(node), fh, b.subarray(OUT_HEADER_BYTES, OUT_HEADER_BYTES + size), size, offset);
+    s.ok(req, b, OUT_HEADER_BYTES + Math.max(0, Math.min(n, size)));
+  } finally {
+    if (pooled) s.readBuffers.give(b);
+  }
+}
+
+export async function write(s: Session, req: Req): Promise<void> {
+  const node = s.node(req);
+  const { fh, offset, size } = readIoIn(req.body);
+  const data = req.body.subarray(WRITE_IN_BYTES, WRITE_IN_BYTES + size);
+  const n = await s.ops.write(await s.loosePath(node), fh, data, data.length, offset);
+  const b = s.msg(8);
+  b.writeUInt32LE(n, OUT_HEADER_BYTES);
+  s.ok(req, b);
+}
+
+export async function flush(s: Session, req: Req): Promise<void> {
+  await s.ops.flush(await s.loosePath(s.node(req)), readU64(req.body, 0));
+  s.ok(req);
+}
+
+export async function fsync(s: Session, req: Req): Promise<void> {
+  const dataSync = (req.body.readUInt32LE(8) & FUSE_FSYNC_FDATASYNC) !== 0;
+  await s.ops.fsync(await s.loosePath(s.node(req)), readU64(req.body, 0), dataSync);
+  s.ok(req);
+}
+
+export async function release(s: Session, req: Req): Promise<void> {
+  const node = s.nodes.get(req.nodeid);
+  const fh = readU64(req.body, 0);
+  const path = node ? await s.loosePath(node) : `/.quorumfs-detached-${req.nodeid}`;
+  try {
+    await s.ops.release(path, fh);
+  } finally {
+    if (node) await closed(s, node);
+  }
+  s.ok(req);
+}
+
+export async function opendir(s: Session, req: Req): Promise<void> {
+  const node = s.node(req);
+  await s.path(node);
+  const fh = s.dirs.allocate(node.id);
+  const b = s.msg(OPEN_OUT_BYTES);
+  writeOpenOut(b, OUT_HEADER_BYTES, fh, 0);
+  if (!s.ok(req, b)) s.dirs.release(fh);
+}
+
+export function releasedir(s: Session, req: Req): void {
+  s.dirs.release(readU64(req.body, 0));
+  s.ok(req);
+}
+
+/** Namespace changes are visible at once but made durable in groups: fsync of a directory waits for it. */
+export async function fsyncdir(s: Session, req: Req): Promise<void> {
+  await s.ops.fsyncdir(await s.loosePath(s.node(req)));
+  s.ok(req);
+}
+
+async function listingFor(s: Session, node: Node, fh: number, offset: number) {
+  return s.dirs.listing(fh, offset, async () => s.ops.readdir(await s.path(node)));
+}
+
+/** d_ino and d_type of a name in dir, as far as the node table knows them. */
+function direntOf(s: Session, dir: Node, name: string): { ino: number; type: number } {
+  if (name === '.') return { ino: dir.ino, type: DT_DIR };
+  if (name === '..') return { ino: dir.parent?.ino ?? dir.ino, type: DT_DIR };
+  const child = s.nodes.child(dir, name);
+  return child ? { ino: child.ino, type: direntType(child.typeBits) } : { ino: UNKNOWN_INO, type: 0 };
+}
+
+export async function readdir(s: Session, req: Req): Promise<void> {
+  const node = s.node(req);
+  const { fh, offset, size } = readIoIn(req.body);
+  const listing = await listingFor(s, node, fh, offset);
+  const limit = OUT_HEADER_BYTES + size;
+  const b = Buffer.allocUnsafe(limit);
+  let off = OUT_HEADER_BYTES;
+  // Entry i carries offset i + 1: the offset the kernel sends back to continue after it.
+  for (let i = offset; i < listing.names.length; i++) {
+    const d = direntOf(s, node, listing.names[i]!);
+    const end = writeDirent(b, off, limit, d.ino, i + 1, d.type, listing.encoded[i]!);
+    if (end < 0) break;
+    off = end;
+  }
+  s.ok(req, b, off);
+}
+
+/**
+ * READDIR with each entry's attributes, so that `ls -l` needs no LOOKUP per name while the entry
+ * timeout lasts. FuseOps has no bulk form: one getattr per name, in parallel.
+ */
+export async function readdirplus(s: Session, req: Req): Promise<void> {
+  const node = s.node(req);
+  const { fh, offset, size } = readIoIn(req.body);
+  const listing = await listingFor(s, node, fh, offset);
+  const dirPath = await s.path(node);
+  const picked: number[] = [];
+  for (let i = offset, used = 0; i < listing.names.length; i++) {
+    used += direntplusBytes(listing.encoded[i]!.length);
+    if (used > size) break;
+    picked.push(i);
+  }
+  const stats = await Promise.all(picked.map((i) => {
+    const name = listing.names[i]!;
+    // . and .. are never linked by the kernel: they go out without attributes (nodeid 0).
+    if (name === '.' || name === '..') return null;
+    return s.ops.getattr(joinPath(dirPath, name)).catch(() => null);
+  }));
+  if (req.done) return;
+  const b = Buffer.alloc(OUT_HEADER_BYTES + size);
+  let off = OUT_HEADER_BYTES;
+  const linked: Node[] = [];
+  picked.forEach((i, k) => {
+    const name = listing.names[i]!;
+    const st = stats[k];
+    let ino: number;
+    let type: number;
+    if (st) {
+      const child = s.nodes.remember(node, name, st.ino, st.mode);
+      linked.push(child);
+      writeEntryOut(b, off, child.id, st, s.config.timeouts, s.attrValidFor(st), s.blksize);
+      ino = st.ino;
+      type = direntType(st.mode);
+    } else {
+      ({ ino, type } = direntOf(s, node, name));
+    }
+    const end = writeDirent(b, off + ENTRY_OUT_BYTES, off + direntplusBytes(listing.encoded[i]!.length), ino, i + 1, type, listing.encoded[i]!);
+    off = end < 0 ? off + direntplusBytes(listing.encoded[i]!.length) : end;
+  });
+  if (!s.ok(req, b, off)) for (const child of linked) s.nodes.unref(child);
+}

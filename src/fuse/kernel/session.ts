@@ -1,0 +1,409 @@
+// One mounted connection: the INIT handshake, then every request decoded, dispatched to its
+// handler (ops-names.ts, ops-files.ts) and answered exactly once. Handlers run concurrently; the
+// kernel serialises what must be (a directory's entries, one file's writes).
+import type { Logger } from '../../common/log.js';
+import { ErrnoError, errnoOf, type FuseOps, type FuseStat } from '../adapter.js';
+import { errno } from '../errno.js';
+import { BufferPool, type FuseDevice, type RequestHandler } from './device.js';
+import { DirHandles } from './dir-handles.js';
+import { NodeTable, StaleNodeError, type Node } from './nodes.js';
+import * as names from './ops-names.js';
+import * as files from './ops-files.js';
+import {
+  ENTRY_OUT_BYTES, ATTR_OUT_BYTES, FUSE_KERNEL_VERSION, FUSE_MAX_KNOWN_MINOR, FUSE_MIN_MINOR, IN_HEADER_BYTES, InitFlag, Op,
+  OUT_HEADER_BYTES, initOut, readInitIn, readU64, writeAttrOut, writeEntryOut, writeI64, type Timeouts,
+} from './protocol.js';
+
+const ENOSYS = 38;
+const EPROTO = 71;
+/** WRITE requests above this size keep their read buffer instead of being copied out of it. */
+const KEEP_BUFFER_ABOVE_BYTES = 64 * 1024;
+const PAGE_BYTES = 4096;
+/** The kernel's bound on max_pages (fs.fuse.max_pages_limit defaults to 256). */
+const MAX_PAGES_LIMIT = 256;
+/**
+ * Timestamps are kept in milliseconds, but the kernel gets 1 ns: it truncates times to the
+ * granularity before it sends them, and utimes(2) callers (libuv among them) pass 0.678 s as
+ * 677999999 ns. We round to the nearest millisecond instead (readSetattrIn).
+ */
+const TIME_GRAN_NS = 1;
+
+export interface SessionConfig {
+  timeouts: Timeouts;
+  maxWriteBytes: number;
+  maxReadBytes: number;
+  /** Largest read-ahead we accept; the kernel's offer is the upper bound. */
+  maxReadaheadBytes: number;
+  /** Extra INIT flags to ask for (measured options: WRITEBACK_CACHE, DO_READDIRPLUS...). */
+  extraFlags: number;
+  maxBackground: number;
+  opTimeoutMs: number;
+  debug: boolean;
+}
+
+export interface InitResult {
+  kernelMinor: number;
+  minor: number;
+  flags: number;
+  maxWrite: number;
+  maxReadahead: number;
+}
+
+/** One request. `done` turns true when it was answered (or timed out); later answers are dropped. */
+export interface Req {
+  opcode: number;
+  unique: number;
+  nodeid: number;
+  uid: number;
+  gid: number;
+  pid: number;
+  body: Buffer;
+  /** The read buffer this request lives in, returned to the pool when the handler is finished. */
+  pooled: Buffer | null;
+  startedMs: number;
+  done: boolean;
+}
+
+type Handler = (s: Session, req: Req) => Promise<void> | void;
+
+const HANDLERS: Array<Handler | undefined> = [];
+HANDLERS[Op.LOOKUP] = names.lookup;
+HANDLERS[Op.FORGET] = names.forget;
+HANDLERS[Op.BATCH_FORGET] = names.batchForget;
+HANDLERS[Op.GETATTR] = names.getattr;
+HANDLERS[Op.SETATTR] = names.setattr;
+HANDLERS[Op.READLINK] = names.readlink;
+HANDLERS[Op.SYMLINK] = names.symlink;
+HANDLERS[Op.MKNOD] = names.mknod;
+HANDLERS[Op.MKDIR] = names.mkdir;
+HANDLERS[Op.UNLINK] = names.unlink;
+HANDLERS[Op.RMDIR] = names.rmdir;
+HANDLERS[Op.RENAME] = names.rename;
+HANDLERS[Op.RENAME2] = names.rename2;
+HANDLERS[Op.LINK] = names.link;
+HANDLERS[Op.STATFS] = names.statfs;
+HANDLERS[Op.ACCESS] = names.access;
+HANDLERS[Op.OPEN] = files.open;
+HANDLERS[Op.READ] = files.read;
+HANDLERS[Op.WRITE] = files.write;
+HANDLERS[Op.RELEASE] = files.release;
+HANDLERS[Op.FSYNC] = files.fsync;
+HANDLERS[Op.FLUSH] = files.flush;
+HANDLERS[Op.CREATE] = files.create;
+HANDLERS[Op.OPENDIR] = files.opendir;
+HANDLERS[Op.READDIR] = files.readdir;
+HANDLERS[Op.READDIRPLUS] = files.readdirplus;
+HANDLERS[Op.RELEASEDIR] = files.releasedir;
+HANDLERS[Op.FSYNCDIR] = files.fsyncdir;
+HANDLERS[Op.DESTROY] = (s, req) => void s.ok(req);
+// INTERRUPT: our operations cannot be cancelled half-way; the kernel gets the answer when it comes.
+HANDLERS[Op.INTERRUPT] = () => undefined;
+
+/** Requests that never get an answer. */
+const NO_REPLY = new Set<number>([Op.FORGET, Op.BATCH_FORGET, Op.INTERRUPT]);
+
+export class Session {
+  readonly nodes = new NodeTable();
+  readonly dirs = new DirHandles();
+  readonly readBuffers: BufferPool;
+  readonly requestBuffers: BufferPool;
+  readonly initialized: Promise<InitResult>;
+  /** Answers for the kernel's INIT; set once negotiated. */
+  init: InitResult | null = null;
+  private resolveInit!: (r: InitResult) => void;
+  private rejectInit!: (e: Error) => void;
+  private readonly inflight = new Map<number, Req>();
+  private readonly sweep: NodeJS.Timeout;
+
+  constructor(
+    readonly dev: FuseDevice,
+    readonly ops: FuseOps,
+    readonly config: SessionConfig,
+    readonly logger: Logger,
+  ) {
+    this.initialized = new Promise((res, rej) => { this.resolveInit = res; this.rejectInit = rej; });
+    this.initialized.catch(() => undefined);
+    // A request needs its header, the largest write_in and max_write bytes of data.
+    this.requestBuffers = new BufferPool(config.maxWriteBytes + PAGE_BYTES, 16);
+    this.readBuffers = new BufferPool(OUT_HEADER_BYTES + config.maxReadBytes, 16);
+    // Left referenced on purpose: it keeps the process alive until close(), also after the kernel
+    // ended the connection, so that the mount's owner can notice and commit what is open.
+    this.sweep = setInterval(() => this.expire(), Math.min(5_000, Math.max(100, config.opTimeoutMs / 4)));
+  }
+
+  get pending(): number {
+    return this.inflight.size;
+  }
+
+  close(): void {
+    clearInterval(this.sweep);
+  }
+
+  // ---- requests in -------------------------------------------------------------------------
+
+  readonly onRequest: RequestHandler = (buf, n) => {
+    try {
+      return this.accept(buf, n);
+    } catch (err) {
+      // A request we cannot even decode must not stop the others (nor take the process down).
+      this.logger.error({ err: err instanceof Error ? err.stack : String(err), bytes: n }, 'cannot take a FUSE request');
+      return false;
+    }
+  };
+
+  private accept(buf: Buffer, n: number): boolean {
+    if (n < IN_HEADER_BYTES) {
+      this.logger.error({ bytes: n }, 'short FUSE request ignored');
+      return false;
+    }
+    const opcode = buf.readUInt32LE(4);
+    const keep = opcode === Op.WRITE && n > KEEP_BUFFER_ABOVE_BYTES;
+    let b = buf;
+    if (!keep) {
+      b = Buffer.allocUnsafe(n);
+      buf.copy(b, 0, 0, n);
+    }
+    const req: Req = {
+      opcode,
+      unique: readU64(b, 8),
+      nodeid: readU64(b, 16),
+      uid: b.readUInt32LE(24),
+      gid: b.readUInt32LE(28),
+      pid: b.readUInt32LE(32),
+      body: b.subarray(IN_HEADER_BYTES, Math.min(n, b.readUInt32LE(0))),
+      pooled: keep ? buf : null,
+      startedMs: 0,
+      done: false,
+    };
+    if (opcode === Op.INIT) this.handleInit(req);
+    else this.dispatch(req);
+    return keep;
+  }
+
+  private dispatch(req: Req): void {
+    const handler = HANDLERS[req.opcode];
+    if (this.config.debug) this.logger.debug({ op: req.opcode, unique: req.unique, nodeid: req.nodeid }, 'fuse request');
+    if (!handler) {
+      if (!NO_REPLY.has(req.opcode)) this.error(req, -ENOSYS);
+      return;
+    }
+    const noReply = NO_REPLY.has(req.opcode);
+    if (!noReply) {
+      req.startedMs = Date.now();
+      this.inflight.set(req.unique, req);
+    }
+    let p: Promise<void> | void;
+    try {
+      p = handler(this, req);
+    } catch (err) {
+      this.failed(req, err);
+      this.finished(req);
+      return;
+    }
+    if (p) p.then(() => this.finished(req), (err: unknown) => { this.failed(req, err); this.finished(req); });
+    else this.finished(req);
+  }
+
+  private finished(req: Req): void {
+    if (req.pooled) {
+      this.requestBuffers.give(req.pooled);
+      req.pooled = null;
+    }
+    if (!req.done && !NO_REPLY.has(req.opcode)) {
+      this.logger.error({ op: req.opcode }, 'FUSE handler finished without an answer; answering EIO');
+      this.error(req, -5);
+    }
+  }
+
+  private failed(req: Req, err: unknown): void {
+    if (req.done) return;
+    if (err instanceof StaleNodeError) return this.error(req, -errno('ENOENT').errno);
+    if (!(err instanceof ErrnoError)) this.logger.error({ op: req.opcode, err: err instanceof Error ? err.stack : String(err) }, 'FUSE request failed unexpectedly; answering EIO');
+    this.error(req, errnoOf(err));
+  }
+
+  /** Answers EIO to requests past the operation bound (only a bug or a hung dependency gets there). */
+  private expire(): void {
+    const now = Date.now();
+    for (const req of this.inflight.values()) {
+      if (now - req.startedMs < this.config.opTimeoutMs) continue;
+      this.logger.error({ op: req.opcode, unique: req.unique, ms: now - req.startedMs }, 'FUSE request exceeded the operation bound; answering EIO');
+      this.error(req, -5);
+    }
+  }
+
+  // ---- INIT ----------------------------------------------------------------------------------
+
+  private handleInit(req: Req): void {
+    if (this.init) return this.error(req, -EPROTO);
+    const k = readInitIn(req.body);
+    if (k.major > FUSE_KERNEL_VERSION) {
+      // The kernel retries with our major: answer with it and nothing else.
+      const b = this.msg(8);
+      b.writeUInt32LE(FUSE_KERNEL_VERSION, OUT_HEADER_BYTES);
+      b.writeUInt32LE(FUSE_MAX_KNOWN_MINOR, OUT_HEADER_BYTES + 4);
+      this.ok(req, b);
+      return;
+    }
+    if (k.major < FUSE_KERNEL_VERSION || k.minor < FUSE_MIN_MINOR) {
+      this.error(req, -EPROTO);
+      this.rejectInit(new Error(`kernel FUSE protocol ${k.major}.${k.minor} is older than the ${FUSE_KERNEL_VERSION}.${FUSE_MIN_MINOR} this binding needs`));
+      return;
+    }
+    const c = this.config;
+    // ASYNC_READ: read-ahead in parallel requests. ATOMIC_O_TRUNC: O_TRUNC reaches OPEN (one commit
+    // for `echo x > f`). BIG_WRITES + MAX_PAGES: 1 MiB requests. PARALLEL_DIROPS: lookups in one
+    // directory run concurrently. CACHE_SYMLINKS: a target never changes, inode numbers are never
+    // reused (meta schema), and a name that shows another inode gets a new node, so a cached
+    // target cannot go stale. Not EXPORT_SUPPORT (no lookups of "." and ".." by nodeid), not
+    // WRITEBACK_CACHE (the kernel would then trust its own file sizes over the other mounts').
+    const want = InitFlag.ASYNC_READ | InitFlag.ATOMIC_O_TRUNC | InitFlag.BIG_WRITES | InitFlag.MAX_PAGES |
+      InitFlag.PARALLEL_DIROPS | InitFlag.CACHE_SYMLINKS | c.extraFlags;
+    const flags = want & k.flags;
+    const bigWrites = (flags & InitFlag.BIG_WRITES) !== 0;
+    const maxPages = flags & InitFlag.MAX_PAGES
+      ? Math.min(MAX_PAGES_LIMIT, Math.ceil(Math.max(c.maxWriteBytes, c.maxReadBytes) / PAGE_BYTES))
+      : 32;
+    const maxWrite = bigWrites ? Math.min(c.maxWriteBytes, maxPages * PAGE_BYTES) : PAGE_BYTES;
+    const result: InitResult = {
+      kernelMinor: k.minor,
+      minor: Math.min(k.minor, FUSE_MAX_KNOWN_MINOR),
+      flags,
+      maxWrite,
+      maxReadahead: Math.min(k.maxReadahead, c.maxReadaheadBytes),
+    };
+    const out = initOut({
+      minor: result.minor,
+      maxReadahead: result.maxReadahead,
+      flags,
+      maxBackground: c.maxBackground,
+      congestionThreshold: Math.max(1, Math.floor((c.maxBackground * 3) / 4)),
+      maxWrite,
+      timeGranNs: TIME_GRAN_NS,
+      maxPages,
+    });
+    const b = this.msg(out.length);
+    out.copy(b, OUT_HEADER_BYTES);
+    this.init = result;
+    if (!this.ok(req, b)) {
+      this.rejectInit(new Error('the kernel did not take our INIT answer'));
+      return;
+    }
+    this.resolveInit(result);
+  }
+
+  // ---- answers -------------------------------------------------------------------------------
+
+  /** A reply buffer with room for the header and `bytes` of payload (zeroed). */
+  msg(bytes: number): Buffer {
+    return Buffer.alloc(OUT_HEADER_BYTES + bytes);
+  }
+
+  /**
+   * Sends b (header filled in here) as the successful answer to req; an empty answer without b.
+   * Returns false if the kernel did not take it (interrupted, or already answered by expire()).
+   */
+  ok(req: Req, b: Buffer = Buffer.alloc(OUT_HEADER_BYTES), len = b.length): boolean {
+    if (req.done) return false;
+    req.done = true;
+    this.inflight.delete(req.unique);
+    b.writeUInt32LE(len, 0);
+    b.writeInt32LE(0, 4);
+    writeI64(b, req.unique, 8);
+    return this.write(b, len);
+  }
+
+  /** Answers req with a negative errno. */
+  error(req: Req, negErrno: number): void {
+    if (req.done) return;
+    req.done = true;
+    this.inflight.delete(req.unique);
+    const b = Buffer.alloc(OUT_HEADER_BYTES);
+    b.writeUInt32LE(OUT_HEADER_BYTES, 0);
+    b.writeInt32LE(negErrno < 0 ? negErrno : -5, 4);
+    writeI64(b, req.unique, 8);
+    this.write(b, OUT_HEADER_BYTES);
+  }
+
+  private write(b: Buffer, len: number): boolean {
+    try {
+      return this.dev.write(b, len);
+    } catch (err) {
+      this.logger.error({ err: String(err), op: b.readInt32LE(4) }, 'the kernel refused a FUSE reply');
+      return false;
+    }
+  }
+
+  /**
+   * st_blksize reported at least as large as one request: FuseOps sizes it for libfuse2's 128 KiB,
+   * and cp, cat and friends write and read in pieces of st_blksize.
+   */
+  get blksize(): number {
+    return this.init?.maxWrite ?? 0;
+  }
+
+  /**
+   * The attribute cache time of one file. Hard-linked files are never cached: each name is its own
+   * node (and kernel inode), so a write through one name would leave the others' cached size stale.
+   */
+  attrValidFor(st: FuseStat): number {
+    return st.nlink > 1 && (st.mode & 0o170000) !== 0o040000 ? 0 : this.config.timeouts.attrS;
+  }
+
+  /** Entry answer for parent/name with attributes st; the lookup count rises only if the kernel got it. */
+  replyEntry(req: Req, parent: Node, name: string, st: FuseStat, extra?: (b: Buffer, off: number) => void, extraBytes = 0): Node | null {
+    if (req.done) return null;
+    const node = this.nodes.remember(parent, name, st.ino, st.mode);
+    const b = this.msg(ENTRY_OUT_BYTES + extraBytes);
+    writeEntryOut(b, OUT_HEADER_BYTES, node.id, st, this.config.timeouts, this.attrValidFor(st), this.blksize);
+    extra?.(b, OUT_HEADER_BYTES + ENTRY_OUT_BYTES);
+    if (!this.ok(req, b)) {
+      this.nodes.unref(node);
+      return null;
+    }
+    return node;
+  }
+
+  replyNegativeEntry(req: Req): void {
+    const b = this.msg(ENTRY_OUT_BYTES);
+    writeEntryOut(b, OUT_HEADER_BYTES, 0, null, this.config.timeouts);
+    this.ok(req, b);
+  }
+
+  replyAttr(req: Req, st: FuseStat): void {
+    const b = this.msg(ATTR_OUT_BYTES);
+    writeAttrOut(b, OUT_HEADER_BYTES, st, this.attrValidFor(st), this.blksize);
+    this.ok(req, b);
+  }
+
+  // ---- nodes and paths -----------------------------------------------------------------------
+
+  node(req: Req): Node {
+    return this.nodeById(req.nodeid);
+  }
+
+  nodeById(id: number): Node {
+    const n = this.nodes.get(id);
+    if (!n) throw new StaleNodeError(id);
+    return n;
+  }
+
+  /** The node's path; StaleNodeError (ENOENT) if its name is gone. */
+  path(n: Node): string | Promise<string> {
+    return this.nodes.pathOf(n);
+  }
+
+  /**
+   * For operations on an open handle, where the path is only for logs and for re-reading
+   * attributes: a node without a name gets a path that exists nowhere (lookups of it fail with
+   * ENOENT, and QuorumOps then answers from the handle).
+   */
+  async loosePath(n: Node): Promise<string> {
+    try {
+      return await this.nodes.pathOf(n);
+    } catch (err) {
+      if (err instanceof StaleNodeError) return `/.quorumfs-detached-${n.id}`;
+      throw err;
+    }
+  }
+}
