@@ -68,11 +68,15 @@ test('fetch: a server pulls a block from a peer, verified and durable; bad copie
   assert.equal(quarantinedCopies(join(root, 'fetch-2'), h).length, 1);
   assert.equal(await verifyStatus(b!.url, secret, h), 404);
 
-  // A second peer with a good copy is tried after the first fails.
+  // Peers are tried in order until one has a good copy; the answer names those that had none and
+  // why (a's corrupt copy was quarantined above, so it is missing now), for the repair queue.
   await putRaw(b!.url, secret, h, bytes);
   const c = await startDataServer({ dir: join(root, 'fetch-3'), secretFile, blockSizeBytes: BLOCK, index: 3 });
   procs.push(c);
-  assert.equal((await fetchOn(c, h, { from: [`http://127.0.0.1:${await freePort()}`, a!.url, b!.url] })).body.from, b!.url);
+  const nowhere = `http://127.0.0.1:${await freePort()}`;
+  assert.deepEqual((await fetchOn(c, h, { from: [nowhere, a!.url, b!.url] })).body, {
+    size: BLOCK, from: b!.url, failed: [{ peer: nowhere, failure: 'error' }, { peer: a!.url, failure: 'missing' }],
+  });
 
   assert.equal((await fetchOn(c, h, { from: [] })).status, 400);
   assert.equal((await fetchOn(c, h, { from: ['file:///etc/passwd'] })).status, 400);

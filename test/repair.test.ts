@@ -3,7 +3,7 @@
 // metadata server. Every wait is bounded.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { MetaClient } from '../src/client/meta-client.js';
 import { startTestCluster, type TestCluster, type TestClusterOptions } from './helpers/cluster.js';
@@ -81,6 +81,23 @@ test('the scrubber finds a corrupt block nobody reads and it gets repaired', asy
     await waitFor('repaired copy', async () => (await verifyStatus(c.dataServers[1]!.url, c.secret, h)) === 200, 5_000);
     const st = await adminStatus(c.metaUrl, c.secret);
     assert.ok(st.servers.find((s) => s.index === 2)?.scrub, 'heartbeats carry scrub progress');
+  });
+});
+
+test('a source found without its copy during a repair is queued and refilled as well', async () => {
+  await withCluster({ replicas: 3, writeQuorum: 3, readQuorum: 2, blockSizeBytes: 64 * KIB }, BASE, async (c) => {
+    await allUp(c);
+    const client = await c.client();
+    await writeWhole(client, '/src', randomData(128 * KIB));
+    const [h] = await fileBlocks(client, '/src');
+    // Repair of server 3 asks servers 1 and 2 in an order rotated by the block name; the first one
+    // asked loses its file behind its back (nothing notices: no reads, no scrubbing here).
+    const first = [1, 2][parseInt(h!.slice(0, 8), 16) % 2]!;
+    unlinkSync(blockPath(c.dataDir(first), h!));
+    flipBytes(blockPath(c.dataDir(3), h!));
+    await client.meta.reportFaults({ faults: [{ hash: h!, server: 3, reason: 'corrupt' }] });
+    await waitFor('server 3 repaired from the other source', async () => (await verifyStatus(c.dataServers[2]!.url, c.secret, h!)) === 200, 10_000);
+    await waitFor(`server ${first}, found missing on the way, refilled`, async () => (await verifyStatus(c.dataServers[first - 1]!.url, c.secret, h!)) === 200, 10_000);
   });
 });
 

@@ -1,7 +1,9 @@
 // POST /v1/blocks/<hash>/fetch: this server copies a block from a peer. It is how repair refills a
-// server: the metadata server's workers name verified holders, the server that lacks the block
-// pulls it, checks it against its name (pair assertion: the peer checked it before sending) and
-// stores it durably before answering.
+// server: the metadata server's workers name the other holders, the server that lacks the block
+// pulls it, checks it against its name and stores it durably before answering. The peer re-hashed
+// its copy before sending it (a GET never serves a corrupt copy), so that GET is the digest check
+// of the source: the metadata server does not verify sources separately, and the answer says which
+// peers had no good copy so that it can queue them for repair in turn.
 import { Agent } from 'undici';
 import { z } from 'zod';
 import { FsError } from '../common/errors.js';
@@ -24,6 +26,20 @@ export const fetchRequestSchema = z.object({
     .min(1, 'name at least one peer').max(MAX_PEERS, `at most ${MAX_PEERS} peers`),
 }).strict();
 
+/** Why a peer could not serve the block: its copy (missing, corrupt) or anything else. */
+export type PeerCopyFailure = 'missing' | 'corrupt' | 'error';
+
+export interface FetchOutcome extends FetchResult {
+  /** Peers tried before the one that served the block; absent when the first one did. */
+  failed?: Array<{ peer: string; failure: PeerCopyFailure }>;
+}
+
+class PeerCopyError extends Error {
+  constructor(readonly failure: PeerCopyFailure, message: string) {
+    super(message);
+  }
+}
+
 export class PeerFetcher {
   private readonly agent = new Agent({
     connections: 8,
@@ -35,13 +51,13 @@ export class PeerFetcher {
   private readonly slots = new Semaphore(MAX_CONCURRENT_FETCHES);
 
   constructor(
-    private readonly store: BlockStore,
+    private readonly store: BlockStore & { has?(hash: string): boolean },
     private readonly secret: string,
     private readonly blockSizeBytes: number,
     private readonly logger: Logger,
   ) {}
 
-  async fetch(hash: string, from: string[]): Promise<FetchResult> {
+  async fetch(hash: string, from: string[]): Promise<FetchOutcome> {
     const release = await this.slots.acquire();
     try {
       // A good local copy makes the request a no-op. A corrupt one is quarantined by verify (kept
@@ -49,16 +65,19 @@ export class PeerFetcher {
       const local = await this.localSize(hash);
       if (local !== null) return { size: local, from: 'local' };
       const reasons: string[] = [];
+      const failed: NonNullable<FetchOutcome['failed']> = [];
       for (const peer of from) {
         const base = peer.replace(/\/$/, '');
         try {
           const bytes = await this.download(base, hash);
-          await this.store.put(hash, bytes); // re-hashes the bytes before it writes them
-          const { missing } = await this.store.sync([hash]);
-          if (missing.length > 0) throw new FsError('EIO', 'block vanished before it could be synced');
-          this.logger.info({ hash, from: base, size: bytes.length }, 'fetched block from peer');
-          return { size: bytes.length, from: base };
+          // Re-hashes the bytes before it writes them; durable when it returns, fsync'd through the
+          // descriptor it wrote with (concurrent fetches share journal commits in the file system).
+          await this.store.put(hash, bytes, { sync: true });
+          // One line per block would be hundreds of thousands in a rebuild; the metadata server logs progress.
+          this.logger.debug({ hash, from: base, size: bytes.length }, 'fetched block from peer');
+          return { size: bytes.length, from: base, ...(failed.length > 0 ? { failed } : {}) };
         } catch (err) {
+          failed.push({ peer: base, failure: err instanceof PeerCopyError ? err.failure : 'error' });
           reasons.push(`${base}: ${err instanceof Error ? err.message : String(err)}`);
         }
       }
@@ -73,6 +92,9 @@ export class PeerFetcher {
   }
 
   private async localSize(hash: string): Promise<number | null> {
+    // Not in the index: nothing to keep (a stray file under the name is replaced by verified bytes).
+    // Spares a blank server's rebuild a failed open per block.
+    if (this.store.has && !this.store.has(hash)) return null;
     try {
       return await this.store.verify(hash);
     } catch (err) {
@@ -90,8 +112,8 @@ export class PeerFetcher {
       headers: { authorization: authValue(this.secret) },
     });
     if (res.statusCode !== 200) {
-      const text = (await res.body.text()).slice(0, 300);
-      throw new Error(`HTTP ${res.statusCode} ${text}`);
+      const text = await res.body.text();
+      throw new PeerCopyError(copyFailure(res.statusCode, text), `HTTP ${res.statusCode} ${text.slice(0, 300)}`);
     }
     const chunks: Buffer[] = [];
     let total = 0;
@@ -106,4 +128,17 @@ export class PeerFetcher {
     // Not hashed here: store.put re-hashes before writing, the one check that matters.
     return Buffer.concat(chunks, total);
   }
+}
+
+/** A data server answers 404/ENOENT for a block it lacks and 409/EBADMSG for a corrupt copy. */
+function copyFailure(status: number, body: string): PeerCopyFailure {
+  let code: string | undefined;
+  try {
+    code = (JSON.parse(body) as { error?: { code?: string } }).error?.code;
+  } catch {
+    return 'error';
+  }
+  if (status === 404 && code === 'ENOENT') return 'missing';
+  if (status === 409 && code === 'EBADMSG') return 'corrupt';
+  return 'error';
 }

@@ -1,8 +1,9 @@
-// The metadata server's HTTP calls to data servers: digest checks of candidate sources, fetch
-// orders to the server that lacks a block, deletes for garbage collection, inventories for
-// reconciliation. One undici Agent pools keep-alive connections per server.
+// The metadata server's HTTP calls to data servers: fetch orders to the server that lacks a block,
+// digest checks, deletes for garbage collection, inventories for reconciliation. One undici Agent
+// pools keep-alive connections per server.
 import { Agent } from 'undici';
-import { authValue, type FetchResult, type InventoryResult } from '../common/protocol.js';
+import { authValue, type InventoryResult } from '../common/protocol.js';
+import type { FetchOutcome } from '../dataserver/peer-fetch.js';
 
 /** verify and delete touch one block on one disk. */
 const SHORT_TIMEOUT_MS = 10_000;
@@ -33,9 +34,9 @@ export class PeerClient {
     return ((await this.json(url, 'POST', `/v1/blocks/${hash}/verify`, undefined, SHORT_TIMEOUT_MS)) as { size: number }).size;
   }
 
-  /** Orders the server at url to pull hash from one of `from` (verified holders, in order). */
-  async fetch(url: string, hash: string, from: string[]): Promise<FetchResult> {
-    return (await this.json(url, 'POST', `/v1/blocks/${hash}/fetch`, { from }, FETCH_TIMEOUT_MS)) as FetchResult;
+  /** Orders the server at url to pull hash from the first of `from` (other holders, in order) that has a good copy. */
+  async fetch(url: string, hash: string, from: string[]): Promise<FetchOutcome> {
+    return (await this.json(url, 'POST', `/v1/blocks/${hash}/fetch`, { from }, FETCH_TIMEOUT_MS)) as FetchOutcome;
   }
 
   async delete(url: string, hash: string): Promise<boolean> {

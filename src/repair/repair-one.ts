@@ -1,17 +1,13 @@
-// One repair: make `server` hold a good copy of `hash` again. Sources are found by digest checks on
-// other up servers (a copy that fails its check is queued for repair in turn); the target then pulls
-// the block from a verified source and stores it durably (POST /v1/blocks/<hash>/fetch).
+// One repair: make `server` hold a good copy of `hash` again. The target pulls the block from the
+// other up servers in turn (POST /v1/blocks/<hash>/fetch) and stores it durably. Each source
+// re-hashes its copy before it sends it and the target re-hashes what it receives, so no separate
+// digest check of the sources is needed first: that was a second disk read, hash and round trip
+// per block, a third of a rebuild's cost. Sources found missing or corrupt on the way are queued
+// for repair in turn.
 import type { BlockFault, MetaStore } from '../meta/api.js';
 import type { Membership } from './membership.js';
-import { PeerError, type PeerClient } from './peer-client.js';
+import type { PeerClient } from './peer-client.js';
 import type { RateLimiter } from './rate-limiter.js';
-
-/**
- * Digest checks per repair: one verified source is enough, since the source re-hashes the block
- * again when it serves it and the target re-hashes what it receives. Servers not asked follow it in
- * the list as fallbacks, so a source failing mid-transfer does not fail the repair.
- */
-const SOURCES_WANTED = 1;
 
 export type RepairOutcome =
   | { kind: 'repaired'; bytes: number; from: string }
@@ -24,7 +20,7 @@ export interface RepairContext {
   peers: PeerClient;
   limiter: RateLimiter;
   blockSizeBytes: number;
-  /** Copies found bad on a source while looking for one; queued like any reported fault. */
+  /** Copies found bad on a source while fetching from it; queued like any reported fault. */
   onDiscovered: (faults: BlockFault[]) => void;
 }
 
@@ -36,40 +32,36 @@ export async function repairOne(f: BlockFault, ctx: RepairContext): Promise<Repa
   if (!target) return { kind: 'skipped', why: `server ${f.server} is no longer a member` };
   if (!ctx.membership.isUp(f.server)) return { kind: 'failed', error: `target server ${f.server} is not up` };
 
-  const { verified, unasked } = await findSources(f, ctx);
-  if (verified.length === 0) return { kind: 'failed', error: 'no up server has a verified copy' };
+  const sources = sourceOrder(f, ctx);
+  if (sources.length === 0) return { kind: 'failed', error: 'no other server is up to copy from' };
 
   // Charged before the transfer: the bandwidth bound holds however many workers run.
   await ctx.limiter.take(row.size ?? ctx.blockSizeBytes);
   try {
-    const r = await ctx.peers.fetch(target.url, f.hash, [...verified, ...unasked]);
+    const r = await ctx.peers.fetch(target.url, f.hash, sources.map((s) => s.url));
+    if (r.failed?.length) reportBadSources(f.hash, r.failed, sources, ctx);
     return { kind: 'repaired', bytes: r.size, from: r.from };
   } catch (err) {
     return { kind: 'failed', error: `fetch by server ${f.server}: ${err instanceof Error ? err.message : String(err)}` };
   }
 }
 
-/** Asks other up servers, rotated by block name to spread the load, to re-hash their copy. */
-async function findSources(f: BlockFault, ctx: RepairContext): Promise<{ verified: string[]; unasked: string[] }> {
+/** The other up servers, rotated by block name so that a rebuild reads from all of them evenly. */
+function sourceOrder(f: BlockFault, ctx: RepairContext): Array<{ index: number; url: string }> {
   const others = ctx.membership.upServers().filter((s) => s.index !== f.server);
-  if (others.length === 0) return { verified: [], unasked: [] };
+  if (others.length === 0) return [];
   const start = parseInt(f.hash.slice(0, 8), 16) % others.length;
-  const order = others.slice(start).concat(others.slice(0, start));
-  const verified: string[] = [];
-  const discovered: BlockFault[] = [];
-  let asked = 0;
-  for (const s of order) {
-    if (verified.length >= SOURCES_WANTED) break;
-    asked++;
-    try {
-      await ctx.peers.verify(s.url, f.hash);
-      verified.push(s.url);
-    } catch (err) {
-      if (err instanceof PeerError && (err.failure === 'missing' || err.failure === 'corrupt')) {
-        discovered.push({ hash: f.hash, server: s.index, reason: err.failure });
-      }
-    }
+  return others.slice(start).concat(others.slice(0, start));
+}
+
+function reportBadSources(
+  hash: string, failed: Array<{ peer: string; failure: string }>, sources: Array<{ index: number; url: string }>, ctx: RepairContext,
+): void {
+  const byUrl = new Map(sources.map((s) => [s.url.replace(/\/$/, ''), s.index]));
+  const found: BlockFault[] = [];
+  for (const x of failed) {
+    const server = byUrl.get(x.peer.replace(/\/$/, ''));
+    if (server !== undefined && (x.failure === 'missing' || x.failure === 'corrupt')) found.push({ hash, server, reason: x.failure });
   }
-  if (discovered.length > 0) ctx.onDiscovered(discovered);
-  return { verified, unasked: order.slice(asked).map((s) => s.url) };
+  if (found.length > 0) ctx.onDiscovered(found);
 }

@@ -2,6 +2,9 @@
 // once when faults are reported (read repair should finish within a second, server side), and
 // polling otherwise for entries whose backoff ran out. A failed repair stays queued with an
 // exponential, capped backoff; a server coming back makes its entries due again.
+// Due rows are read in batches and kept in memory, so a worker finishing does not cost a query
+// before the next one starts: in a rebuild that query ran once per block. News from outside
+// (faults reported, a server up again) drops the batch, so reported faults still jump the queue.
 import type { Logger } from '../common/log.js';
 import type { BlockFault, MetaStore, QueuedFault } from '../meta/api.js';
 import type { Membership } from './membership.js';
@@ -14,8 +17,10 @@ const BACKOFF_BASE_MS = 1_000;
 const BACKOFF_CAP_MS = 60_000;
 /** Without a wake-up, the queue is looked at this often (backoffs expiring, servers coming up). */
 const POLL_INTERVAL_MS = 1_000;
-/** Rows read per look beyond the free worker slots, so entries already in flight do not crowd out new ones. */
+/** Rows read per look, per worker slot: enough that most slots are filled from memory. */
 const FETCH_FACTOR = 4;
+/** The membership list is re-read at most this often while the queue drains (heartbeats refresh it too). */
+const MEMBERSHIP_REFRESH_MS = 500;
 /** A store error (disk full, locked) pauses the scheduler this long instead of spinning. */
 const ERROR_PAUSE_MS = 2_000;
 
@@ -36,6 +41,9 @@ export interface RepairCounters {
 
 export class RepairScheduler {
   private readonly inFlight = new Set<string>();
+  /** Due rows read ahead, in queue order; dropped by wake(). */
+  private batch: QueuedFault[] = [];
+  private lastRefreshMs = 0;
   private wakeUp: (() => void) | null = null;
   private woken = false;
   private stopped = false;
@@ -56,8 +64,8 @@ export class RepairScheduler {
 
   /** Something changed (faults reported, a server came up): look at the queue now. */
   wake(): void {
-    this.woken = true;
-    this.wakeUp?.();
+    this.batch = [];
+    this.slotFreed();
   }
 
   get inFlightCount(): number {
@@ -77,26 +85,42 @@ export class RepairScheduler {
     }
   }
 
+  private slotFreed(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
   private async fill(): Promise<void> {
-    const free = this.o.concurrency - this.inFlight.size;
+    let free = this.o.concurrency - this.inFlight.size;
     if (free <= 0) return;
     // Fresh membership: a fault must never be judged against a list not yet read (after a restart
     // every target would look unknown) or one that changed since.
-    await this.o.membership.refresh();
+    if (!this.o.membership.loaded || Date.now() - this.lastRefreshMs >= MEMBERSHIP_REFRESH_MS) {
+      await this.o.membership.refresh();
+      this.lastRefreshMs = Date.now();
+    }
     if (!this.o.membership.loaded) return;
-    const due = await this.o.store.listDueFaults({
-      nowMs: Date.now(), limit: this.inFlight.size + free * FETCH_FACTOR, excludeServers: this.o.membership.notUp(),
-    });
-    let started = 0;
-    for (const f of due) {
-      if (started >= free) break;
-      const key = `${f.hash}:${f.server}`;
-      if (this.inFlight.has(key)) continue;
+    let queried = false;
+    while (free > 0) {
+      if (this.batch.length === 0) {
+        if (queried) return; // everything due is running
+        queried = true;
+        this.batch = await this.o.store.listDueFaults({
+          nowMs: Date.now(), limit: this.inFlight.size + this.o.concurrency * FETCH_FACTOR, excludeServers: this.o.membership.notUp(),
+        });
+        continue;
+      }
+      const f = this.batch.shift()!;
+      const key = faultKey(f);
+      // Read before its target went down: it stays queued and is due again when the target returns.
+      if (this.inFlight.has(key) || !this.o.membership.isUp(f.server)) continue;
       this.inFlight.add(key);
-      started++;
+      free--;
       void this.run(f).finally(() => {
         this.inFlight.delete(key);
-        this.wake(); // a slot is free
+        // A row read while it ran is done (or deferred) now, not due.
+        this.batch = this.batch.filter((b) => faultKey(b) !== key);
+        this.slotFreed();
       });
     }
   }
@@ -150,4 +174,8 @@ export class RepairScheduler {
       };
     });
   }
+}
+
+function faultKey(f: { hash: string; server: number }): string {
+  return `${f.hash}:${f.server}`;
 }

@@ -1,5 +1,5 @@
-// Helpers for self-healing tests: the metadata server's status, digest checks on one data server,
-// quarantine contents and bounded waiting for a condition.
+// Helpers for self-healing tests: the metadata server's status, digest checks and inventories of one
+// data server, quarantine contents and bounded waiting for a condition.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -53,4 +53,12 @@ export async function waitFor<T>(what: string, check: () => Promise<T | false | 
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${String(lastErr)})` : ''}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** A data server's inventory (GET /v1/inventory): block name -> size in bytes. */
+export async function inventoryOf(serverUrl: string, secret: string): Promise<Map<string, number>> {
+  const res = await request(`${serverUrl}/v1/inventory`, { headers: { authorization: `Bearer ${secret}` } });
+  const body = (await res.body.json()) as { blocks?: Array<[string, number]> };
+  if (res.statusCode !== 200 || !body.blocks) throw new Error(`inventory of ${serverUrl}: HTTP ${res.statusCode}`);
+  return new Map(body.blocks);
 }
