@@ -139,7 +139,16 @@ export class QuorumOps implements FuseOps {
       } catch (err) {
         if ((err as { code?: string }).code !== 'ENOENT') throw err;
       }
-      return this.toStat(attr, this.table.writerOf(h.ino));
+      const st = this.toStat(attr, this.table.writerOf(h.ino));
+      // A read handle that started reading keeps its version (ReaderState): the size the kernel
+      // learns through this handle (it passes the handle when it refreshes attributes around reads)
+      // must be that version's, or it would cut reads at another version's size. fstat(2) itself
+      // reaches us without the handle on current kernels and sees the path's latest version.
+      if (!h.writer && !this.table.writerOf(h.ino) && h.reader?.used) {
+        st.size = h.reader.file.size();
+        st.blocks = Math.ceil(st.size / 512);
+      }
+      return st;
     });
   }
 
