@@ -93,9 +93,10 @@ test('CLI put and get of 50 MiB and 160 MiB random files: identical, memory boun
     assert.equal(get.code, 0, get.stderr);
     assert.equal(sha(readFileSync(dst)), sha(data));
     peaks[mib] = { put: put.peakRssBytes, get: get.peakRssBytes };
-    // Neither holds the whole file: Node itself is ~100 MiB here, the write window 16 blocks and
-    // the read cache what read-ahead fetched.
-    const limit = 200 * 1024 * 1024;
+    // Neither holds the whole file: Node itself is ~100 MiB here, the write window 16 blocks, the
+    // read cache what read-ahead fetched, plus block buffers V8 has not collected yet (its
+    // external-memory GC trigger, ~64 MiB; more under load). Growth with file size is checked below.
+    const limit = 256 * 1024 * 1024;
     assert.ok(put.peakRssBytes < limit, `put of ${mib} MiB: peak RSS ${put.peakRssBytes} bytes`);
     assert.ok(get.peakRssBytes < limit, `get of ${mib} MiB: peak RSS ${get.peakRssBytes} bytes`);
     rmSync(src);
