@@ -10,6 +10,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { startTestCluster, type TestCluster } from './helpers/cluster.js';
 import { startMount, unmountAll, type TestMount } from './helpers/fuse.js';
 import { tempDir } from './helpers/procs.js';
+import { prng } from './helpers/soak-model.js';
 
 const SEED = Number(process.env.QFS_SEED ?? 424242);
 const MAX_STEPS = Number(process.env.QFS_MODEL_STEPS ?? 3000);
@@ -31,28 +32,6 @@ after(async () => {
   await unmountAll();
   await cluster?.stop();
 });
-
-/** mulberry32: small, fast, good enough, and the same everywhere. */
-function prng(seed: number) {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
-    pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!,
-    bytes: (n: number) => {
-      const b = Buffer.alloc(n);
-      for (let i = 0; i < n; i++) b[i] = (next() * 256) | 0;
-      return b;
-    },
-  };
-}
 
 type Outcome = { ok: unknown } | { err: string };
 

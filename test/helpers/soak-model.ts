@@ -17,6 +17,11 @@ export function prng(seed: number) {
     int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
     pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!,
     u32: () => Math.floor(next() * 4294967296) >>> 0,
+    bytes: (n: number) => {
+      const b = Buffer.alloc(n);
+      for (let i = 0; i < n; i++) b[i] = (next() * 256) | 0;
+      return b;
+    },
   };
 }
 
