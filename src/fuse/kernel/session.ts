@@ -11,7 +11,7 @@ import * as names from './ops-names.js';
 import * as files from './ops-files.js';
 import {
   ENTRY_OUT_BYTES, ATTR_OUT_BYTES, FUSE_KERNEL_VERSION, FUSE_MAX_KNOWN_MINOR, FUSE_MIN_MINOR, IN_HEADER_BYTES, InitFlag, Op,
-  OUT_HEADER_BYTES, initOut, readInitIn, readU64, writeAttrOut, writeEntryOut, writeI64, type Timeouts,
+  OUT_HEADER_BYTES, initOut, readInitIn, readU64, writeAttrOut, writeEntryOut, writeI64, type InHeader, type Timeouts,
 } from './protocol.js';
 
 const ENOSYS = 38;
@@ -50,13 +50,7 @@ export interface InitResult {
 }
 
 /** One request. `done` turns true when it was answered (or timed out); later answers are dropped. */
-export interface Req {
-  opcode: number;
-  unique: number;
-  nodeid: number;
-  uid: number;
-  gid: number;
-  pid: number;
+export interface Req extends Omit<InHeader, 'len'> {
   body: Buffer;
   /** The read buffer this request lives in, returned to the pool when the handler is finished. */
   pooled: Buffer | null;
