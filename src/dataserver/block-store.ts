@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { close, closeSync, existsSync, fstatSync, fsync, mkdirSync, openSync, read, renameSync, write } from 'node:fs';
+import { close, closeSync, existsSync, fstatSync, mkdirSync, openSync, read, renameSync, write } from 'node:fs';
 import { lstat, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FsError } from '../common/errors.js';
@@ -7,7 +7,7 @@ import { BLOCK_NAME_RE, type SyncResult } from '../common/protocol.js';
 import { KeyedMutex, mapLimit } from './concurrency.js';
 import { CorruptBlockError } from './corrupt-block-error.js';
 import { DirSyncTracker } from './dir-sync-tracker.js';
-import { errnoOf, fsyncPath, mapDiskFull } from './fs-util.js';
+import { errnoOf, fsyncFd, fsyncPath, mapDiskFull } from './fs-util.js';
 
 export interface BlockStoreStats {
   blocks: number;
@@ -364,10 +364,6 @@ function writeAll(fd: number, buf: Buffer): Promise<void> {
     };
     step(0);
   });
-}
-
-function fsyncFd(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 function closeQuietly(fd: number): void {

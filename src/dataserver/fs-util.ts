@@ -26,8 +26,13 @@ export async function fsyncPath(path: string): Promise<void> {
   // open and close synchronously (microseconds); only the fsync waits in the thread pool.
   const fd = openSync(path, 'r');
   try {
-    await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+    await fsyncFd(fd);
   } finally {
     closeSync(fd);
   }
+}
+
+/** fsync(2) of an open descriptor, in the thread pool. */
+export function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
