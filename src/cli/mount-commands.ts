@@ -75,7 +75,7 @@ async function runForeground(mountpoint: string, o: MountFlags): Promise<void> {
   const attrTimeoutS = parseSeconds('--attr-timeout', o.attrTimeout);
   const logger = createLogger('mount');
   const { metaUrl, secret } = resolveEndpoint(o);
-  const client = await connectClient({ metaUrl, secret, logger });
+  const client = await connectClient({ metaUrl, secret, logger, cacheMetadata: true });
   let m;
   try {
     m = await mountFs(client, mountpoint, logger, {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { readSecretFile } from '../common/auth.js';
 import { validateConfig } from '../common/config.js';
@@ -5,6 +6,7 @@ import { silentLogger, type Logger } from '../common/log.js';
 import { paths, requireClusterState, metaUrlOf, DEFAULT_CLUSTER_DIR } from '../cluster/state.js';
 import { DataClient } from './data-client.js';
 import { MetaClient } from './meta-client.js';
+import { CachingMeta } from './meta-cache.js';
 import { Mediator } from './quorum.js';
 import { BlockCache } from './block-cache.js';
 import { QuorumFsClient } from './fs-client.js';
@@ -23,6 +25,11 @@ export interface ConnectOptions {
   readQuorum?: number;
   /** Memory for blocks fetched by open files (see BlockCache). */
   cacheBytes?: number;
+  /**
+   * Keep metadata in a cache that the server's change feed keeps exact (meta-cache.ts): for a
+   * long-lived client such as a mount. QUORUMFS_META_CACHE=0 turns it off.
+   */
+  cacheMetadata?: boolean;
 }
 
 export const DEFAULT_WRITE_WAIT_MS = 10_000;
@@ -36,7 +43,8 @@ function envInt(name: string): number | undefined {
 
 export async function connectClient(opts: ConnectOptions): Promise<QuorumFsClient> {
   const logger = opts.logger ?? silentLogger();
-  const metaClient = new MetaClient({ url: opts.metaUrl, secret: opts.secret });
+  const caching = (opts.cacheMetadata ?? false) && process.env.QUORUMFS_META_CACHE !== '0';
+  const metaClient = new MetaClient({ url: opts.metaUrl, secret: opts.secret, clientId: caching ? randomUUID() : undefined });
   let cluster;
   try {
     cluster = await metaClient.api.getCluster({});
@@ -65,7 +73,10 @@ export async function connectClient(opts: ConnectOptions): Promise<QuorumFsClien
   });
   const cacheMb = envInt('QUORUMFS_CACHE_MB');
   const cache = new BlockCache(opts.cacheBytes ?? (cacheMb === undefined ? DEFAULT_CACHE_BYTES : cacheMb * 1024 * 1024), config.blockSizeBytes);
-  return new QuorumFsClient(metaClient.api, mediator, { maxDirtyBlocks: 64, readAheadBlocks: 8, cache }, async () => {
+  const metaCache = caching ? new CachingMeta(metaClient, { logger }) : null;
+  metaCache?.start();
+  return new QuorumFsClient(metaCache ?? metaClient.api, mediator, { maxDirtyBlocks: 64, readAheadBlocks: 8, cache }, async () => {
+    metaCache?.stop();
     await Promise.all([metaClient.close(), ...servers.map((s) => s.close())]);
   });
 }

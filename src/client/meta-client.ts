@@ -5,23 +5,34 @@ import { authValue } from '../common/protocol.js';
 import { FsError, type ErrnoCode } from '../common/errors.js';
 import { META_METHODS, type MetaApi, type ServerInfo, type IntegrityReport, type BlockFault } from '../meta/api.js';
 import type { ClusterConfig } from '../common/config.js';
+import { CLIENT_HEADER, EPOCH_HEADER, SEQ_HEADER } from '../meta/changes.js';
+import type { PollAnswer } from '../meta/change-feed.js';
 
 export interface MetaClientOptions {
   url: string;
   secret: string;
   requestTimeoutMs?: number;
   connections?: number;
+  /** Names this client to the server's change feed (a caching client); its own changes do not wait for it. */
+  clientId?: string;
+}
+
+/** An answer with the change sequence number it is at least as new as (see src/meta/change-feed.ts). */
+export interface Stamped<T> {
+  result: T;
+  seq: number;
+  epoch: string | null;
 }
 
 export class MetaClient {
   readonly url: string;
   readonly api: MetaApi;
   private readonly pool: Pool;
-  private readonly auth: string;
+  private readonly headers: Record<string, string>;
 
   constructor(opts: MetaClientOptions) {
     this.url = opts.url;
-    this.auth = authValue(opts.secret);
+    this.headers = { authorization: authValue(opts.secret), ...(opts.clientId ? { [CLIENT_HEADER]: opts.clientId } : {}) };
     const timeout = opts.requestTimeoutMs ?? 30_000;
     this.pool = new Pool(opts.url, {
       connections: opts.connections ?? 16,
@@ -31,8 +42,21 @@ export class MetaClient {
       keepAliveTimeout: 60_000,
     });
     const api: Record<string, (args: unknown) => Promise<unknown>> = {};
-    for (const m of META_METHODS) api[m] = (args: unknown) => this.post(`/v1/meta/${m}`, args ?? {});
+    for (const m of META_METHODS) api[m] = async (args: unknown) => (await this.call(m, args)).result;
     this.api = api as unknown as MetaApi;
+  }
+
+  /** A MetaApi call with the sequence stamp of its answer. */
+  call<M extends keyof MetaApi>(method: M, args: Parameters<MetaApi[M]>[0] | unknown): Promise<Stamped<Awaited<ReturnType<MetaApi[M]>>>> {
+    return this.send('POST', `/v1/meta/${method}`, JSON.stringify(args ?? {})) as Promise<Stamped<Awaited<ReturnType<MetaApi[M]>>>>;
+  }
+
+  /** One long poll of the change feed: the changes after `since`, waiting up to waitMs for one. */
+  async watch(since: number | null, epoch: string | null, waitMs: number): Promise<PollAnswer> {
+    const q = new URLSearchParams({ waitMs: String(waitMs) });
+    if (since !== null) q.set('since', String(since));
+    if (epoch !== null) q.set('epoch', epoch);
+    return (await this.get(`/v1/watch?${q}`)) as PollAnswer;
   }
 
   format(config: ClusterConfig): Promise<unknown> {
@@ -59,22 +83,22 @@ export class MetaClient {
     await this.pool.destroy();
   }
 
-  private post(path: string, body: unknown): Promise<unknown> {
-    return this.send('POST', path, JSON.stringify(body));
+  private async post(path: string, body: unknown): Promise<unknown> {
+    return (await this.send('POST', path, JSON.stringify(body))).result;
   }
 
-  private get(path: string): Promise<unknown> {
-    return this.send('GET', path);
+  private async get(path: string): Promise<unknown> {
+    return (await this.send('GET', path)).result;
   }
 
-  private async send(method: 'GET' | 'POST', path: string, body?: string): Promise<unknown> {
+  private async send(method: 'GET' | 'POST', path: string, body?: string): Promise<Stamped<unknown>> {
     let res;
     try {
       res = await this.pool.request({
         method,
         path,
         body,
-        headers: { authorization: this.auth, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: body !== undefined ? { ...this.headers, 'content-type': 'application/json' } : this.headers,
       });
     } catch (err) {
       const e = err as { code?: string; message?: string };
@@ -88,7 +112,15 @@ export class MetaClient {
       throw new FsError('EIO', `metadata server answered HTTP ${res.statusCode} with a body that is not JSON`);
     }
     // Method calls answer { result }; admin endpoints may answer the object itself.
-    if (res.statusCode >= 200 && res.statusCode < 300) return 'result' in parsed ? parsed.result : parsed;
+    if (res.statusCode >= 200 && res.statusCode < 300) {
+      const seq = Number(res.headers[SEQ_HEADER] ?? NaN);
+      const epoch = res.headers[EPOCH_HEADER];
+      return {
+        result: 'result' in parsed ? parsed.result : parsed,
+        seq: Number.isFinite(seq) ? seq : -1,
+        epoch: typeof epoch === 'string' ? epoch : null,
+      };
+    }
     const code = (parsed.error?.code ?? 'EIO') as ErrnoCode;
     throw new FsError(code, parsed.error?.message ?? `metadata server answered HTTP ${res.statusCode}`);
   }

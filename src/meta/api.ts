@@ -218,5 +218,12 @@ export interface MetaStore extends MetaApi, RepairQueueStore, GcStore {
   clearFault(args: BlockFault): Promise<void>;
   /** Checks the invariants: dentries point to inodes, nlink matches, refcounts match block lists. */
   checkIntegrity(): Promise<IntegrityReport>;
+  /**
+   * The latest time (epoch ms) a client's metadata lease may run to (src/meta/change-feed.ts). It
+   * outlives the server process, so a restarted server waits out leases its predecessor gave.
+   * Kept without fsync: a machine that crashed takes longer than a lease to come back.
+   */
+  leaseHorizon(): Promise<number>;
+  setLeaseHorizon(args: { untilMs: number }): Promise<void>;
   close(): Promise<void>;
 }

@@ -5,6 +5,7 @@ import type { Logger } from '../common/log.js';
 import { healingEndpoints } from '../repair/admin-endpoints.js';
 import { HealingEngine } from '../repair/engine.js';
 import { openStore } from './open-store.js';
+import { ChangeFeed, DEFAULT_LEASE_MS } from './change-feed.js';
 import { createMetaHandler } from './server.js';
 
 export interface MetaServerOptions {
@@ -35,7 +36,12 @@ export async function runMetaServer(opts: MetaServerOptions): Promise<void> {
     store, secret: opts.secret, logger: log.child({ part: 'heal' }), repairConcurrency: opts.repairConcurrency,
     repairRateMbPerS: opts.repairRateMbPerS, downAfterMs: opts.downAfterMs, gcGraceMs: opts.gcGraceMs,
   });
-  const handler = createMetaHandler(engine.apiStore(), { secret: opts.secret, logger: log, extraAdmin: healingEndpoints(engine) });
+  const feed = new ChangeFeed({
+    leaseMs: DEFAULT_LEASE_MS,
+    graceUntil: await store.leaseHorizon(),
+    persistHorizon: (untilMs) => store.setLeaseHorizon({ untilMs }),
+  });
+  const handler = createMetaHandler(engine.apiStore(), { secret: opts.secret, logger: log, extraAdmin: healingEndpoints(engine), feed });
   const server = createServer({ keepAlive: true, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
     void handler(req, res);
   });
@@ -46,6 +52,7 @@ export async function runMetaServer(opts: MetaServerOptions): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'meta server stopping');
+    feed.close();
     server.close();
     server.closeAllConnections();
     engine.stop().then(() => store.close()).then(

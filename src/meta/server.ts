@@ -8,6 +8,8 @@ import { readJson, sendError, sendJson } from '../common/http-server.js';
 import type { Logger } from '../common/log.js';
 import type { MetaStore } from './api.js';
 import { ADMIN_SCHEMAS, META_ARG_SCHEMAS, isMetaMethod, parseArgs } from './arg-schemas.js';
+import { ChangeFeed } from './change-feed.js';
+import { CLIENT_HEADER, EPOCH_HEADER, MUTATING_METHODS, SEQ_HEADER, changeOf } from './changes.js';
 
 /**
  * A commit carries its whole block list as hex (~70 bytes per block with its size entry): 64 MiB
@@ -16,15 +18,33 @@ import { ADMIN_SCHEMAS, META_ARG_SCHEMAS, isMetaMethod, parseArgs } from './arg-
 export const MAX_META_BODY_BYTES = 64 * 1024 * 1024;
 const DEFAULT_FAULTS_LIMIT = 1000;
 const MAX_FAULTS_LIMIT = 100_000;
+/** Longest a change poll is held open; clients ask for less (a quarter of the lease). */
+const MAX_POLL_WAIT_MS = 25_000;
+/** Client ids are ours (random UUIDs); anything longer is not a client of ours. */
+const MAX_CLIENT_ID_CHARS = 64;
 
 export type Handler = (req: IncomingMessage, url: URL) => Promise<unknown>;
 export type AdminEndpoints = Record<string, { method: 'GET' | 'POST'; run: Handler }>;
 
 /** extraAdmin: endpoints added by the self-healing engine (heartbeat, status). */
-export function createMetaHandler(store: MetaStore, opts: { secret: string; logger: Logger; extraAdmin?: AdminEndpoints }) {
+export function createMetaHandler(store: MetaStore, opts: { secret: string; logger: Logger; extraAdmin?: AdminEndpoints; feed?: ChangeFeed }) {
   const log = opts.logger;
+  const feed = opts.feed ?? new ChangeFeed();
   const admin: AdminEndpoints = {
     ...opts.extraAdmin,
+    // Long poll for namespace changes: how mounts keep their metadata caches exact (change-feed.ts).
+    '/v1/watch': {
+      method: 'GET',
+      run: async (req, url) => {
+        const client = clientOf(req);
+        if (!client) throw new FsError('EINVAL', `a watch needs the ${CLIENT_HEADER} header`);
+        const since = url.searchParams.get('since');
+        const wait = Number(url.searchParams.get('waitMs') ?? 0);
+        if (since !== null && !/^\d{1,15}$/.test(since)) throw new FsError('EINVAL', `since must be a whole number, got "${since}"`);
+        if (!Number.isFinite(wait) || wait < 0) throw new FsError('EINVAL', 'waitMs must be a number of milliseconds');
+        return feed.poll(client, since === null ? null : Number(since), url.searchParams.get('epoch'), Math.min(wait, MAX_POLL_WAIT_MS));
+      },
+    },
     '/v1/admin/format': {
       method: 'POST',
       run: async (req) => {
@@ -53,7 +73,13 @@ export function createMetaHandler(store: MetaStore, opts: { secret: string; logg
       if (req.method !== 'POST') return methodNotAllowed(res, 'POST');
       const args = parseArgs(name, META_ARG_SCHEMAS[name], await readJson(req, MAX_META_BODY_BYTES));
       const call = store[name] as (a: unknown) => Promise<unknown>;
+      // Taken before the store is read: an answer is at least as new as this change (change-feed.ts).
+      let seq = feed.current();
       const result = await call.call(store, args);
+      const change = MUTATING_METHODS.has(name) ? changeOf(name, args as Record<string, unknown>) : null;
+      if (change) seq = await feed.publish(change, clientOf(req));
+      res.setHeader(SEQ_HEADER, String(seq));
+      res.setHeader(EPOCH_HEADER, feed.epoch);
       sendJson(res, 200, { result });
       return;
     }
@@ -91,6 +117,11 @@ export function createMetaHandler(store: MetaStore, opts: { secret: string; logg
       else res.destroy();
     }
   };
+}
+
+function clientOf(req: IncomingMessage): string | null {
+  const v = req.headers[CLIENT_HEADER];
+  return typeof v === 'string' && v.length > 0 && v.length <= MAX_CLIENT_ID_CHARS ? v : null;
 }
 
 function methodNotAllowed(res: ServerResponse, allowed: string): void {

@@ -7,10 +7,24 @@ import { checkHash, hashToBuf } from './rows.js';
 import type { SqlContext } from './sql-context.js';
 
 const CONFIG_KEY = 'cluster';
+const LEASE_HORIZON_KEY = 'lease-horizon';
 const FAULT_REASONS: ReadonlySet<string> = new Set<FaultReason>(['missing', 'corrupt', 'write-missed']);
 
 export function describeConfig(c: ClusterConfig): string {
   return `N=${c.replicas}, Qw=${c.writeQuorum}, Qr=${c.readQuorum}, block size ${c.blockSizeBytes} bytes`;
+}
+
+export function leaseHorizon(ctx: SqlContext): number {
+  const row = ctx.stmt('SELECT value FROM config WHERE key = ?').get(LEASE_HORIZON_KEY) as { value: string } | undefined;
+  const v = row ? Number(row.value) : 0;
+  return Number.isFinite(v) ? v : 0;
+}
+
+/** Unsynced: losing it takes a machine crash, and a machine takes longer than a lease to come back. */
+export function setLeaseHorizon(ctx: SqlContext, untilMs: number): void {
+  ctx.txUnsynced(() => {
+    ctx.stmt('INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(LEASE_HORIZON_KEY, String(untilMs));
+  });
 }
 
 export function readConfig(ctx: SqlContext): ClusterConfig | null {

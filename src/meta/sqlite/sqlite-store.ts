@@ -51,6 +51,9 @@ export class SqliteStore implements MetaStore {
     return this.config.blockSizeBytes;
   }
 
+  async leaseHorizon(): Promise<number> { return cluster.leaseHorizon(this.ctx); }
+  async setLeaseHorizon(a: { untilMs: number }): Promise<void> { cluster.setLeaseHorizon(this.ctx, a.untilMs); }
+
   async getCluster(): Promise<ClusterInfo> {
     if (!this.config) throw new FsError('EIO', 'cluster not formatted');
     return { config: { ...this.config }, servers: cluster.listServers(this.ctx) };

@@ -1,0 +1,279 @@
+// A mount's metadata cache, the client's half of src/meta/change-feed.ts: attributes by path,
+// directory listings (names), and the block lists of small files, kept exact by the server's change
+// feed. It answers only while its lease runs; changes by others reach it before they are
+// acknowledged to whoever made them, so a cached answer is never older than a finished change.
+// `ls -lR` then costs one readdir per directory instead of a lookup and a getattr per name.
+import type { Logger } from '../common/log.js';
+import { FsError } from '../common/errors.js';
+import type { Attr, DirEntry, FileLayout, Ino, MetaApi } from '../meta/api.js';
+import { changeOf, parentOf, type Change } from '../meta/changes.js';
+import type { MetaClient, Stamped } from './meta-client.js';
+
+export interface MetaCacheOptions {
+  /** Cached names and attributes past which the cache starts over. */
+  maxEntries?: number;
+  logger?: Logger;
+}
+
+/** Room for a 100,000-file tree; each entry is a few hundred bytes. */
+const DEFAULT_MAX_ENTRIES = 200_000;
+/** Block lists above this many blocks are not kept (a commit resends them whole anyway). */
+const MAX_CACHED_LAYOUT_BLOCKS = 256;
+/** The lease is taken to end this much earlier than the server's, against timer and scheduling slack. */
+const LEASE_MARGIN_MS = 250;
+const RETRY_MS = 200;
+/** A poll waits this part of the lease for a change, so that it renews the lease well before it ends. */
+const POLL_WAIT_FRACTION = 0.25;
+
+const joinPath = (dir: string, name: string) => (dir === '/' ? `/${name}` : `${dir}/${name}`);
+
+export class CachingMeta implements MetaApi {
+  private epoch: string | null = null;
+  /** Answers stamped below this are not cached: a change after them has been applied here. */
+  private floor = 0;
+  private applied = 0;
+  private leaseUntil = 0;
+  private readonly attrs = new Map<string, Attr>();
+  private readonly pathsOfIno = new Map<Ino, Set<string>>();
+  private readonly names = new Map<string, string[]>();
+  private readonly layouts = new Map<Ino, FileLayout>();
+  private readonly maxEntries: number;
+  private stopped = false;
+  private loop: Promise<void> | null = null;
+  /** Lookups answered here, and those that went to the server (tests and status read them). */
+  readonly stats = { hits: 0, misses: 0, resets: 0 };
+
+  constructor(private readonly client: MetaClient, private readonly opts: MetaCacheOptions = {}) {
+    this.maxEntries = opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  }
+
+  /** Starts following the change feed; the cache answers from the first poll on. */
+  start(): void {
+    this.loop ??= this.follow();
+  }
+
+  /** Stops following; the pending poll ends with the client's connection pool. */
+  stop(): void {
+    this.stopped = true;
+    this.leaseUntil = 0;
+  }
+
+  // ---- the change feed ---------------------------------------------------------------------------
+
+  private async follow(): Promise<void> {
+    let leaseMs = 2_000;
+    while (!this.stopped) {
+      const sent = Date.now();
+      try {
+        const a = await this.client.watch(this.epoch === null ? null : this.applied, this.epoch, Math.floor(leaseMs * POLL_WAIT_FRACTION));
+        if (this.stopped) break;
+        if (a.reset || a.epoch !== this.epoch) {
+          this.clear();
+          this.stats.resets++;
+          this.epoch = a.epoch;
+          this.floor = a.seq;
+        } else {
+          for (const ev of a.events) this.apply(ev);
+          this.floor = Math.max(this.floor, a.seq);
+        }
+        this.applied = a.seq;
+        leaseMs = a.leaseMs;
+        this.leaseUntil = sent + a.leaseMs - LEASE_MARGIN_MS;
+      } catch (err) {
+        // Without the feed nothing here can be trusted: start over from a reset once it is back.
+        this.leaseUntil = 0;
+        this.epoch = null;
+        this.clear();
+        if (this.stopped) break;
+        this.opts.logger?.debug({ err: (err as Error).message }, 'metadata change feed unreachable; cache off until it is back');
+        await new Promise((r) => setTimeout(r, RETRY_MS).unref());
+      }
+    }
+  }
+
+  /** Whether the cache answers now (it follows the feed and holds a running lease). */
+  get active(): boolean {
+    return this.epoch !== null && Date.now() < this.leaseUntil;
+  }
+
+  private usable(): boolean {
+    return this.active;
+  }
+
+  /** Whether an answer may be cached: same epoch, and no applied change is newer than it. */
+  private takes(s: Stamped<unknown>): boolean {
+    return this.usable() && s.epoch === this.epoch && s.seq >= this.floor;
+  }
+
+  private apply(c: Change): void {
+    for (const p of c.paths) {
+      this.dropAttr(p);
+      this.dropAttr(parentOf(p));
+      this.names.delete(p);
+      this.names.delete(parentOf(p));
+    }
+    for (const root of c.subtrees) {
+      const prefix = root === '/' ? '/' : `${root}/`;
+      for (const p of [...this.attrs.keys()]) if (p.startsWith(prefix)) this.dropAttr(p);
+      for (const p of [...this.names.keys()]) if (p.startsWith(prefix)) this.names.delete(p);
+    }
+    for (const ino of c.inos) {
+      for (const p of [...(this.pathsOfIno.get(ino) ?? [])]) this.dropAttr(p);
+      this.layouts.delete(ino);
+    }
+  }
+
+  /** Our own change: stale here at once, and answers older than it are not cached any more. */
+  private applyOwn(c: Change | null, s: Stamped<unknown> | null): void {
+    if (c) this.apply(c);
+    if (s && s.epoch === this.epoch) this.floor = Math.max(this.floor, s.seq);
+    else if (s) this.clear();
+  }
+
+  private clear(): void {
+    this.attrs.clear();
+    this.pathsOfIno.clear();
+    this.names.clear();
+    this.layouts.clear();
+  }
+
+  private dropAttr(path: string): void {
+    const a = this.attrs.get(path);
+    if (!a) return;
+    this.attrs.delete(path);
+    const set = this.pathsOfIno.get(a.ino);
+    set?.delete(path);
+    if (set && set.size === 0) {
+      this.pathsOfIno.delete(a.ino);
+      this.layouts.delete(a.ino);
+    }
+  }
+
+  private putAttr(path: string, a: Attr): void {
+    // Another name of a hard-linked file changes its nlink and ctime under us: not kept.
+    if (a.type !== 'dir' && a.nlink > 1) return;
+    if (this.attrs.size >= this.maxEntries) this.clear();
+    this.dropAttr(path);
+    this.attrs.set(path, a);
+    let set = this.pathsOfIno.get(a.ino);
+    if (!set) this.pathsOfIno.set(a.ino, (set = new Set()));
+    set.add(path);
+  }
+
+  // ---- cached reads ------------------------------------------------------------------------------
+
+  async lookup(args: { path: string }): Promise<Attr> {
+    if (this.usable()) {
+      const a = this.attrs.get(args.path);
+      if (a) {
+        this.stats.hits++;
+        return a;
+      }
+      const siblings = args.path === '/' ? undefined : this.names.get(parentOf(args.path));
+      if (siblings && !siblings.includes(args.path.slice(args.path.lastIndexOf('/') + 1))) {
+        this.stats.hits++;
+        throw new FsError('ENOENT', `no such file or directory: ${args.path}`);
+      }
+    }
+    this.stats.misses++;
+    const s = await this.client.call('lookup', args);
+    if (this.takes(s)) this.putAttr(args.path, s.result);
+    return s.result;
+  }
+
+  async readdir(args: { path: string }): Promise<DirEntry[]> {
+    if (this.usable()) {
+      const list = this.names.get(args.path);
+      if (list) {
+        const entries: DirEntry[] = [];
+        for (const name of list) {
+          const attr = this.attrs.get(joinPath(args.path, name));
+          if (!attr) break;
+          entries.push({ name, attr });
+        }
+        if (entries.length === list.length) {
+          this.stats.hits++;
+          return entries;
+        }
+      }
+    }
+    this.stats.misses++;
+    const s = await this.client.call('readdir', args);
+    if (this.takes(s)) {
+      if (this.attrs.size + s.result.length >= this.maxEntries) this.clear();
+      for (const e of s.result) this.putAttr(joinPath(args.path, e.name), e.attr);
+      this.names.set(args.path, s.result.map((e) => e.name));
+    }
+    return s.result;
+  }
+
+  async openPath(args: { path: string }): Promise<{ attr: Attr; layout: FileLayout | null }> {
+    if (this.usable()) {
+      const attr = this.attrs.get(args.path);
+      const layout = attr && attr.type === 'file' ? this.layouts.get(attr.ino) : undefined;
+      if (attr && (attr.type !== 'file' || layout)) {
+        this.stats.hits++;
+        return { attr, layout: layout ?? null };
+      }
+    }
+    this.stats.misses++;
+    const s = await this.client.call('openPath', args);
+    if (this.takes(s)) {
+      this.putAttr(args.path, s.result.attr);
+      this.putLayout(s.result.layout);
+    }
+    return s.result;
+  }
+
+  async getLayout(args: { ino: Ino }): Promise<FileLayout> {
+    if (this.usable()) {
+      const layout = this.layouts.get(args.ino);
+      if (layout) {
+        this.stats.hits++;
+        return layout;
+      }
+    }
+    this.stats.misses++;
+    const s = await this.client.call('getLayout', args);
+    if (this.takes(s)) this.putLayout(s.result);
+    return s.result;
+  }
+
+  /** Only for inodes with a cached name, so that a name's change always drops its layout too. */
+  private putLayout(layout: FileLayout | null): void {
+    if (!layout || layout.blocks.length > MAX_CACHED_LAYOUT_BLOCKS || !this.pathsOfIno.has(layout.ino)) return;
+    this.layouts.set(layout.ino, layout);
+  }
+
+  // ---- changes -----------------------------------------------------------------------------------
+
+  private async change<M extends keyof MetaApi>(method: M, args: Parameters<MetaApi[M]>[0]): Promise<Awaited<ReturnType<MetaApi[M]>>> {
+    let s: Stamped<Awaited<ReturnType<MetaApi[M]>>> | null = null;
+    try {
+      s = await this.client.call(method, args);
+      return s.result;
+    } finally {
+      // Also after a failure: a request that timed out may still have changed the namespace.
+      this.applyOwn(changeOf(method, args as Record<string, unknown>), s);
+    }
+  }
+
+  create(args: Parameters<MetaApi['create']>[0]): Promise<Attr> { return this.change('create', args); }
+  mkdir(args: Parameters<MetaApi['mkdir']>[0]): Promise<Attr> { return this.change('mkdir', args); }
+  symlink(args: Parameters<MetaApi['symlink']>[0]): Promise<Attr> { return this.change('symlink', args); }
+  link(args: Parameters<MetaApi['link']>[0]): Promise<Attr> { return this.change('link', args); }
+  unlink(args: Parameters<MetaApi['unlink']>[0]): Promise<void> { return this.change('unlink', args); }
+  rmdir(args: Parameters<MetaApi['rmdir']>[0]): Promise<void> { return this.change('rmdir', args); }
+  rename(args: Parameters<MetaApi['rename']>[0]): Promise<void> { return this.change('rename', args); }
+  setattr(args: Parameters<MetaApi['setattr']>[0]): Promise<Attr> { return this.change('setattr', args); }
+  commit(args: Parameters<MetaApi['commit']>[0]): Promise<Attr> { return this.change('commit', args); }
+
+  // ---- passed through ----------------------------------------------------------------------------
+
+  getCluster(args: Record<string, never>) { return this.client.api.getCluster(args); }
+  readlink(args: { path: string }) { return this.client.api.readlink(args); }
+  statfs(args: Record<string, never>) { return this.client.api.statfs(args); }
+  reserveBlocks(args: { hashes: string[] }) { return this.client.api.reserveBlocks(args); }
+  reportFaults(args: Parameters<MetaApi['reportFaults']>[0]) { return this.client.api.reportFaults(args); }
+  sync(args: Record<string, never>) { return this.client.api.sync(args); }
+}
