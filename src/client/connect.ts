@@ -9,6 +9,7 @@ import { MetaClient } from './meta-client.js';
 import { CachingMeta } from './meta-cache.js';
 import { Mediator } from './quorum.js';
 import { BlockCache } from './block-cache.js';
+import { DirtyBudget } from './dirty-budget.js';
 import { QuorumFsClient } from './fs-client.js';
 
 export interface ConnectOptions {
@@ -35,6 +36,11 @@ export interface ConnectOptions {
 export const DEFAULT_WRITE_WAIT_MS = 10_000;
 /** Fetched blocks kept for open files (QUORUMFS_CACHE_MB overrides): a 128 MiB random-read working set fits. */
 export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
+/**
+ * Written blocks held before upload, over all open files (QUORUMFS_DIRTY_MB overrides): room for a
+ * 128 MiB random-write working set. Sequential writers upload each block as it fills, so they hold little.
+ */
+export const DEFAULT_DIRTY_BYTES = 256 * 1024 * 1024;
 
 function envInt(name: string): number | undefined {
   const v = process.env[name];
@@ -75,7 +81,9 @@ export async function connectClient(opts: ConnectOptions): Promise<QuorumFsClien
   const cache = new BlockCache(opts.cacheBytes ?? (cacheMb === undefined ? DEFAULT_CACHE_BYTES : cacheMb * 1024 * 1024), config.blockSizeBytes);
   const metaCache = caching ? new CachingMeta(metaClient, { logger }) : null;
   metaCache?.start();
-  return new QuorumFsClient(metaCache ?? metaClient.api, mediator, { maxDirtyBlocks: 64, readAheadBlocks: 8, cache }, async () => {
+  const dirtyMb = envInt('QUORUMFS_DIRTY_MB');
+  const dirty = new DirtyBudget(dirtyMb === undefined ? DEFAULT_DIRTY_BYTES : dirtyMb * 1024 * 1024);
+  return new QuorumFsClient(metaCache ?? metaClient.api, mediator, { dirty, readAheadBlocks: 8, cache }, async () => {
     metaCache?.stop();
     await Promise.all([metaClient.close(), ...servers.map((s) => s.close())]);
   });

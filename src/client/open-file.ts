@@ -9,10 +9,11 @@ import type { OpenFile } from './types.js';
 import type { Mediator, WriteSession } from './quorum.js';
 import { Mutex } from './mutex.js';
 import type { BlockCache } from './block-cache.js';
+import type { DirtyBudget } from './dirty-budget.js';
 
 export interface OpenFileOptions {
-  /** Dirty blocks kept in memory before the oldest is uploaded early. */
-  maxDirtyBlocks: number;
+  /** Memory for dirty blocks, shared with the client's other open files; over it, the oldest is uploaded early. */
+  dirty: DirtyBudget;
   /** Blocks fetched ahead of a sequential reader. */
   readAheadBlocks: number;
   /** Where fetched blocks are kept while the file is open (one budget for the whole client). */
@@ -98,7 +99,7 @@ export class QuorumOpenFile implements OpenFile {
         const to = Math.min(end, blockStart + B);
         if (from === blockStart && to === blockStart + B && !this.dirty.has(i)) {
           // A whole block: our private copy becomes the block buffer (no zeroed block, no second copy).
-          this.dirty.set(i, copy.subarray(from - offset, to - offset));
+          this.setDirty(i, copy.subarray(from - offset, to - offset));
         } else {
           const buf = await this.dirtyBlock(i);
           copy.copy(buf, from - blockStart, from - offset, to - offset);
@@ -108,7 +109,7 @@ export class QuorumOpenFile implements OpenFile {
         // A writer that reached the end of a block is done with it: stream it out now.
         if (to === blockStart + B) await this.uploadBlock(i);
       }
-      while (this.dirty.size > this.opts.maxDirtyBlocks) await this.uploadBlock(this.dirty.keys().next().value!);
+      while (this.opts.dirty.over && this.dirty.size > 0) await this.uploadBlock(this.dirty.keys().next().value!);
     });
   }
 
@@ -121,7 +122,7 @@ export class QuorumOpenFile implements OpenFile {
       if (size < this.fileSize) {
         const keep = Math.ceil(size / B);
         if (this.blocks.length > keep) this.blocks.length = keep;
-        for (const i of [...this.dirty.keys()]) if (i >= keep) this.dirty.delete(i);
+        for (const i of [...this.dirty.keys()]) if (i >= keep) this.dropDirty(i);
         // Bytes past the new end must not survive in the last block, or a later extension would expose them.
         if (size % B !== 0) {
           const buf = await this.dirtyBlock(keep - 1);
@@ -149,7 +150,22 @@ export class QuorumOpenFile implements OpenFile {
       await this.flush();
     } finally {
       this.opts.cache.close(this.cacheScope);
+      // What a failed flush left is lost with the error the caller got; its memory is not.
+      for (const i of [...this.dirty.keys()]) this.dropDirty(i);
     }
+  }
+
+  private setDirty(i: number, buf: Buffer): void {
+    this.dropDirty(i);
+    this.dirty.set(i, buf);
+    this.opts.dirty.take(buf.length);
+  }
+
+  private dropDirty(i: number): void {
+    const buf = this.dirty.get(i);
+    if (!buf) return;
+    this.dirty.delete(i);
+    this.opts.dirty.give(buf.length);
   }
 
   private async commitLocked(): Promise<Attr | null> {
@@ -181,7 +197,7 @@ export class QuorumOpenFile implements OpenFile {
     if (existing) return existing;
     const buf = Buffer.alloc(this.blockSize);
     (await this.blockContent(i)).copy(buf);
-    this.dirty.set(i, buf);
+    this.setDirty(i, buf);
     return buf;
   }
 
@@ -189,7 +205,7 @@ export class QuorumOpenFile implements OpenFile {
   private async uploadBlock(i: number, syncNow = false): Promise<void> {
     const buf = this.dirty.get(i);
     if (!buf) return;
-    this.dirty.delete(i);
+    this.dropDirty(i);
     const len = Math.min(this.blockSize, this.fileSize - i * this.blockSize);
     if (len <= 0) return;
     const content = buf.subarray(0, len);
