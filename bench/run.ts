@@ -35,7 +35,8 @@ interface Args {
 function usage(): string {
   return `usage: npm run bench [-- --quick] [--peers] [--only ${WORKLOADS.map((w) => w.name).join(',')}]
   --quick   smaller sizes and shorter limits (a check that everything works end to end)
-  --peers   also MooseFS and GlusterFS through ${sharedBenchDir()}/peers (installs their packages)
+  --peers   also MooseFS and GlusterFS through ${sharedBenchDir()}/peers (installs their packages), MooseFS also
+            with HDD_FSYNC_BEFORE_CLOSE = 1; an strace probe of what close()/fsync() wait for
   --only    run only these workloads
 env: QUORUMFS_SHARED_BENCH (default ../shared/bench), QUORUMFS_BENCH_TMP (scratch parent), FSBENCH_* (override fsbench tunables)`;
 }

@@ -11,12 +11,16 @@ export interface Row {
   /** Higher is better for every figure with ratios (rates: MiB/s, ops/s, iops, files/s). */
   value: number | null;
   unit: string;
+  /** How the value reads in the table when "value unit" would not say it (e.g. "0 of 3 ..."). */
+  display?: string;
   status: Status;
   baseline?: { label: string; value: number | null; unit: string };
   /** value / baseline value. */
   vsBaseline?: number | null;
-  /** value / the best peer's value for the same figure (with --peers). */
+  /** value / the best peer's value for the same figure (with --peers; peers at their defaults). */
   vsBestPeer?: number | null;
+  /** value / the best "fsync before close" peer variant's value for the same figure (with --peers). */
+  vsBestFsyncPeer?: number | null;
   /** value / the in-memory file system's value through the same FUSE binding. */
   vsCeiling?: number | null;
   note?: string;

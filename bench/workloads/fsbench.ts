@@ -1,16 +1,23 @@
 // (b) The shared fsbench.sh on a local directory (the baseline), QuorumFS mounts at N=3/Qw=3/Qr=1
 // and N=5/Qw=5/Qr=3, the in-memory file system mounted through the same FUSE binding (the
-// binding's ceiling) and, with --peers, MooseFS and GlusterFS brought up by the shared scripts.
-// Every figure is reported as a ratio to the local directory, to the best peer and to the ceiling.
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rmdir } from 'node:fs/promises';
+// binding's ceiling) and, with --peers, MooseFS and GlusterFS brought up by the shared scripts,
+// MooseFS a second time with its chunkservers set to fsync before closing a chunk.
+// Every figure is reported as a ratio to the local directory, to the best peer at its defaults,
+// to the best "fsync before close" peer variant and to the ceiling. Before fsbench.sh, every
+// QuorumFS and peer mount also gets the ack probe (lib/ackprobe.ts): did close() and fsync() wait
+// for the servers' fsync?
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFile, mkdir, readFile, rmdir, statfs } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { allServers, runningPid } from '../../src/cluster/processes.js';
+import { ackProbe, describeCase, straceAvailable, summarizeCase, type AckProbe, type ProbeServers } from '../lib/ackprobe.js';
 import { QfsCluster, DEFAULT_SPEC, specLabel, type ClusterSpec } from '../lib/cluster.js';
 import { forceUnmount, isMounted } from '../lib/mounts.js';
 import { MEM_MOUNT_JS, MEM_MOUNT_TS, fsbenchScript, peerScript } from '../lib/paths.js';
-import { run, spawnTracked, stopChild, lastLine } from '../lib/proc.js';
+import { run, runOk, sleep, spawnTracked, stopChild, lastLine } from '../lib/proc.js';
 import type { Ctx, Row, Workload, WorkloadResult } from '../lib/types.js';
+import { FSYNC_VARIANT_TAG, fmtRatio } from '../lib/report.js';
 import { checkAbort, errMsg, ratio, rmrf } from '../lib/util.js';
 
 /** Figures that are rates (higher is better), in fsbench's order. */
@@ -26,25 +33,38 @@ interface Figure {
   unit: string;
 }
 
+/**
+ * 'peer': a peer as its scripts set it up (its defaults); the "best peer" baseline.
+ * 'peer-fsync': a peer changed to fsync on its servers before close; the "best fsync peer" baseline.
+ */
+type TargetKind = 'local' | 'qfs' | 'ceiling' | 'peer' | 'peer-fsync';
+
 interface TargetResult {
   key: string;
   label: string;
-  kind: 'local' | 'qfs' | 'ceiling' | 'peer';
+  kind: TargetKind;
+  /** For a 'peer-fsync' target: the key of the same peer at its defaults. */
+  defaultKey?: string;
   status: 'ok' | 'FAIL' | 'skipped';
   reason?: string;
   seconds?: number;
   figures: Record<string, Figure>;
+  probe?: AckProbe;
+  probeError?: string;
 }
 
 interface Mounted {
   dir: string;
   teardown: () => Promise<void>;
+  /** The server processes the ack probe follows (none for local dirs and the in-memory ceiling). */
+  probeServers?: () => ProbeServers;
 }
 
 interface TargetDef {
   key: string;
   label: string;
-  kind: TargetResult['kind'];
+  kind: TargetKind;
+  defaultKey?: string;
   /** A reason to skip (checked before setup), or null. */
   skip?: () => string | null;
   setup: (ctx: Ctx) => Promise<Mounted>;
@@ -85,7 +105,12 @@ function qfsTarget(key: string, spec: ClusterSpec): TargetDef {
       const c = await QfsCluster.up(ctx, key, spec);
       try {
         const mp = await c.mount();
-        return { dir: mp, teardown: () => c.destroy() };
+        const probeServers = (): ProbeServers => ({
+          pids: allServers(c.state()).filter((r) => r.kind === 'data').map((r) => runningPid(c.dir, r)).filter((p): p is number => p !== null),
+          dataPrefix: c.dir,
+          noun: 'data-server',
+        });
+        return { dir: mp, teardown: () => c.destroy(), probeServers };
       } catch (err) {
         await c.destroy();
         throw err;
@@ -133,37 +158,154 @@ function memCeiling(binding: 'kernel' | 'libfuse'): TargetDef {
   };
 }
 
-function peerTarget(key: 'moosefs' | 'gluster', label: string): TargetDef {
-  const up = peerScript(`${key}-up.sh`);
-  const down = peerScript(`${key}-down.sh`);
+type PeerName = 'moosefs' | 'gluster';
+
+interface PeerVariant {
+  peer: PeerName;
+  /** Target key: fsbench label, log names, its own scratch dir (MFS_BASE / GL_BASE). */
+  key: string;
+  label: string;
+  kind: 'peer' | 'peer-fsync';
+  defaultKey?: string;
+  /** Applied after <peer>-up.sh and before any measurement (the shared scripts have no hook). */
+  configure?: (ctx: Ctx, p: PeerEnv) => Promise<void>;
+}
+
+interface PeerEnv {
+  base: string;
+  env: NodeJS.ProcessEnv;
+  logFile: string;
+}
+
+const MFS_CHUNKSERVERS = [1, 2, 3];
+const MFS_CLIENT_PORT = 19421;
+
+/**
+ * The peers --peers measures. MooseFS chunkservers do not fsync a chunk before closing it unless
+ * HDD_FSYNC_BEFORE_CLOSE = 1 (mfschunkserver.cfg(5), default 0), so MooseFS is measured both ways.
+ * GlusterFS 10 has no setting that makes close() wait for the bricks' disks (see GLUSTER_NOTE), so
+ * it is measured at its defaults only.
+ */
+function peerVariants(): PeerVariant[] {
+  return [
+    { peer: 'moosefs', key: 'moosefs', label: 'MooseFS goal 3', kind: 'peer' },
+    {
+      peer: 'moosefs', key: 'moosefs-g3-fsync', label: `MooseFS goal 3 ${FSYNC_VARIANT_TAG}`, kind: 'peer-fsync',
+      defaultKey: 'moosefs', configure: mooseFsyncBeforeClose,
+    },
+    { peer: 'gluster', key: 'gluster', label: 'GlusterFS replica 3', kind: 'peer' },
+  ];
+}
+
+const MOOSE_FSYNC_NOTE = [
+  `MooseFS goal 3 ${FSYNC_VARIANT_TAG}: a fresh cluster from moosefs-up.sh, then HDD_FSYNC_BEFORE_CLOSE = 1 (default 0)`,
+  "appended to every chunkserver's mfschunkserver.cfg and each chunkserver restarted on it (moosefs-down.sh / moosefs-up.sh cs N)",
+  'before anything is written; the ack probe rows show whether close() and fsync() waited for those fsyncs.',
+].join(' ');
+const GLUSTER_NOTE = [
+  `GlusterFS has no ${FSYNC_VARIANT_TAG} variant: no volume option of GlusterFS 10 makes close() wait for the bricks' disks.`,
+  "performance.flush-behind off and performance.write-behind off make close() wait for the bricks' replies, but the bricks",
+  'still do not fsync on close (checked by hand with the same probe); cluster.ensure-durability is on by default and its',
+  "fsyncs are AFR's own; storage.batch-fsync-* only batch fsync() calls. An application's fsync() does wait for the",
+  "bricks' fsyncs (ack probe rows).",
+].join(' ');
+
+/** Appends HDD_FSYNC_BEFORE_CLOSE = 1 to each chunkserver's config and restarts it with the shared script. */
+async function mooseFsyncBeforeClose(ctx: Ctx, p: PeerEnv): Promise<void> {
+  const up = peerScript('moosefs-up.sh');
+  const down = peerScript('moosefs-down.sh');
+  for (const n of MFS_CHUNKSERVERS) {
+    // moosefs-up.sh writes this file and, in its `cs N` mode, restarts the chunkserver on it as is.
+    const cfg = join(p.base, 'etc', `mfschunkserver-cs${n}.cfg`);
+    if (!existsSync(cfg)) throw new Error(`${cfg} not found: moosefs-up.sh no longer keeps per-chunkserver configs there`);
+    await appendFile(cfg, '# added by QuorumFS bench/workloads/fsbench.ts: fsync each chunk before closing it\nHDD_FSYNC_BEFORE_CLOSE = 1\n');
+    const opts = { timeoutMs: 90_000, env: p.env, logFile: p.logFile, signal: ctx.signal };
+    await runOk('bash', [down, 'cs', String(n)], opts);
+    await runOk('bash', [up, 'cs', String(n)], opts);
+  }
+  // A restarted chunkserver is in temporary maintenance and reports no space for a few seconds;
+  // writes in that window would go to fewer than 3 copies, and fsbench.sh checks free space.
+  let last = '';
+  for (let i = 0; i < 120; i++) {
+    const r = await run('mfscli', ['-H', '127.0.0.1', '-P', String(MFS_CLIENT_PORT), '-SCS', '-p'], { timeoutMs: 15_000, signal: ctx.signal });
+    const ready = r.stdout.split('\n').filter((l) => l.startsWith('chunk servers:')).filter((l) => {
+      const f = l.split('\t');
+      const m = f.findIndex((x) => x.startsWith('maintenance'));
+      return m > 0 && f[m] === 'maintenance_off' && Number(f[m + 3]) > 0;
+    }).length;
+    const fs = await statfs(join(p.base, 'mnt')).catch(() => null);
+    last = `${ready}/${MFS_CHUNKSERVERS.length} chunkservers ready, ${fs ? fs.bavail : '?'} blocks free`;
+    if (ready === MFS_CHUNKSERVERS.length && fs && fs.bavail > 0) {
+      ctx.log(`moosefs-g3-fsync: chunkservers restarted with HDD_FSYNC_BEFORE_CLOSE = 1 (${last})`);
+      return;
+    }
+    await sleep(500, ctx.signal);
+  }
+  throw new Error(`chunkservers not back after the restart with HDD_FSYNC_BEFORE_CLOSE = 1: ${last}`);
+}
+
+function pidIfCmdlineHas(pidFile: string, needle: string): number | null {
+  try {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The processes that write a peer's data to disk, found the way its down script finds them. */
+function peerProbeServers(peer: PeerName, base: string): ProbeServers {
+  if (peer === 'moosefs') {
+    return {
+      pids: MFS_CHUNKSERVERS.map((n) => pidIfCmdlineHas(join(base, 'run', `cs${n}.pid`), 'mfschunkserver')).filter((x): x is number => x !== null),
+      dataPrefix: join(base, 'cs'),
+      noun: 'chunkserver',
+    };
+  }
+  // glusterd keeps the brick pid files in its compiled-in /var/run/gluster; ours name our base.
+  const dir = '/var/run/gluster/vols/gv0';
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => /-bricks-b\d+\.pid$/.test(f)) : [];
+  return {
+    pids: files.map((f) => pidIfCmdlineHas(join(dir, f), base)).filter((x): x is number => x !== null),
+    dataPrefix: join(base, 'bricks'),
+    noun: 'brick',
+  };
+}
+
+function peerTarget(v: PeerVariant): TargetDef {
+  const up = peerScript(`${v.peer}-up.sh`);
+  const down = peerScript(`${v.peer}-down.sh`);
+  const { key, label } = v;
   return {
     key,
     label,
-    kind: 'peer',
+    kind: v.kind,
+    defaultKey: v.defaultKey,
     skip: () => (existsSync(up) && existsSync(down) ? null : `${up} not found (set QUORUMFS_SHARED_BENCH)`),
     setup: async (ctx) => {
       const base = join(ctx.scratch, key);
       const env = { ...process.env, MFS_BASE: base, GL_BASE: base };
       // Fixed ports: another engineer's instance would make ours fail halfway; refuse up front.
-      const busy = key === 'moosefs'
+      const busy = v.peer === 'moosefs'
         ? (await Promise.all([19419, 19420, 19421, 19422, 19423, 19424].map(async (p) => ((await portOpen('127.0.0.1', p)) ? p : 0)))).filter(Boolean)
         : ((await portOpen('127.0.0.2', 24007)) ? [24007] : []);
       if (busy.length) throw new Error(`port(s) ${busy.join(',')} already in use: another ${label} instance is running`);
       const logFile = join(ctx.logDir, `peer-${key}.log`);
       const teardown = async () => {
         const r = await run('bash', [down, '--purge'], { timeoutMs: 240_000, env, logFile }).catch((e: unknown) => ({ code: -1, stderr: errMsg(e) }));
-        if (r.code !== 0) ctx.log(`${key}-down.sh --purge failed: ${lastLine(r.stderr)}`);
+        if (r.code !== 0) ctx.log(`${v.peer}-down.sh --purge failed: ${lastLine(r.stderr)}`);
         if (isMounted(join(base, 'mnt'))) await forceUnmount(join(base, 'mnt'), ctx.log);
         if (existsSync(base) && !isMounted(join(base, 'mnt'))) await rmrf(base).catch(() => undefined);
       };
       const cleanup = ctx.cleanups.add(`${label} (${base})`, teardown);
       try {
         const r = await run('bash', [up], { timeoutMs: 300_000, env, logFile, signal: ctx.signal });
-        if (r.timedOut) throw new Error(`${key}-up.sh timed out`);
-        if (r.code !== 0) throw new Error(`${key}-up.sh failed: ${lastLine(r.stderr) || lastLine(r.stdout)}`);
+        if (r.timedOut) throw new Error(`${v.peer}-up.sh timed out`);
+        if (r.code !== 0) throw new Error(`${v.peer}-up.sh failed: ${lastLine(r.stderr) || lastLine(r.stdout)}`);
         const mp = join(base, 'mnt');
-        if (!isMounted(mp)) throw new Error(`${key}-up.sh returned but ${mp} is not mounted`);
-        return { dir: mp, teardown: () => cleanup.run() };
+        if (!isMounted(mp)) throw new Error(`${v.peer}-up.sh returned but ${mp} is not mounted`);
+        await v.configure?.(ctx, { base, env, logFile });
+        return { dir: mp, teardown: () => cleanup.run(), probeServers: () => peerProbeServers(v.peer, base) };
       } catch (err) {
         await cleanup.run();
         throw err;
@@ -207,14 +349,19 @@ export const fsbench: Workload = {
       memCeiling('kernel'),
       memCeiling('libfuse'),
     ];
-    if (ctx.peers) targets.push(peerTarget('moosefs', 'MooseFS goal 3'), peerTarget('gluster', 'GlusterFS replica 3'));
+    if (ctx.peers) {
+      targets.push(...peerVariants().map(peerTarget));
+      out.notes.push(MOOSE_FSYNC_NOTE, GLUSTER_NOTE);
+    }
+    const probing = straceAvailable();
+    if (!probing) out.notes.push('ack probe skipped: strace is not installed (apt-get install strace)');
 
     const results: TargetResult[] = [];
     out.raw.targets = results;
     try {
       for (const t of targets) {
         checkAbort(ctx.signal);
-        const res: TargetResult = { key: t.key, label: t.label, kind: t.kind, status: 'ok', figures: {} };
+        const res: TargetResult = { key: t.key, label: t.label, kind: t.kind, defaultKey: t.defaultKey, status: 'ok', figures: {} };
         results.push(res);
         const why = t.skip?.() ?? null;
         if (why) {
@@ -228,6 +375,16 @@ export const fsbench: Workload = {
         const started = Date.now();
         try {
           m = await t.setup(ctx);
+          if (probing && m.probeServers) {
+            try {
+              res.probe = await ackProbe(ctx, m.dir, m.probeServers(), t.key);
+              for (const c of res.probe.cases) ctx.log(`ack probe ${t.label}: ${c.op}(): ${summarizeCase(c, res.probe.noun)}; ${describeCase(c, res.probe.noun)}`);
+            } catch (err) {
+              checkAbort(ctx.signal);
+              res.probeError = errMsg(err);
+              ctx.log(`ack probe on ${t.label} failed: ${res.probeError}`);
+            }
+          }
           const tsv = join(ctx.scratch, `fsbench-${t.key}.tsv`);
           const r = await run('bash', [script, m.dir, t.key, tsv], {
             timeoutMs: fsbenchBoundMs(tun),
@@ -255,11 +412,20 @@ export const fsbench: Workload = {
   },
 };
 
+/** The highest value of figure f among targets, or null. */
+function best(targets: TargetResult[], f: string): number | null {
+  const values = targets.map((t) => t.figures[f]?.value ?? null).filter((v): v is number => v !== null);
+  return values.length ? Math.max(...values) : null;
+}
+
 function fsbenchRows(title: string, results: TargetResult[]): Row[] {
   const rows: Row[] = [];
   const local = results.find((r) => r.kind === 'local');
   const ceiling = results.find((r) => r.kind === 'ceiling' && r.status === 'ok');
+  // "Best peer" stays the peers as their scripts set them up; the fsync variants are a second,
+  // separate baseline, so adding them never changes the existing ratios.
   const peers = results.filter((r) => r.kind === 'peer' && r.status === 'ok');
+  const fsyncPeers = results.filter((r) => r.kind === 'peer-fsync' && r.status === 'ok');
   if (local && local.status !== 'ok') {
     rows.push({ workload: title, target: local.label, figure: '(baseline)', value: null, unit: '', status: local.status, note: local.reason });
   }
@@ -267,35 +433,67 @@ function fsbenchRows(title: string, results: TargetResult[]): Row[] {
     if (t.kind === 'local') continue;
     if (t.status !== 'ok' && Object.keys(t.figures).length === 0) {
       rows.push({ workload: title, target: t.label, figure: '(all)', value: null, unit: '', status: t.status, note: t.reason });
-      continue;
+    } else {
+      rows.push(...RATE_FIGURES.map((f) => figureRow(title, t, f, { local, ceiling, peers, fsyncPeers, results })));
     }
-    for (const f of RATE_FIGURES) {
-      const fig = t.figures[f];
-      const base = local?.figures[f];
-      const bestPeer = peers.map((p) => p.figures[f]?.value ?? null).filter((v): v is number => v !== null).sort((a, b) => b - a)[0] ?? null;
-      const row: Row = {
-        workload: title,
-        target: t.label,
-        figure: f,
-        value: fig?.value ?? null,
-        unit: fig?.unit ?? base?.unit ?? '',
-        status: fig ? (fig.value === null ? (fig.text === 'TIMEOUT' ? 'TIMEOUT' : 'FAIL') : 'ok') : 'FAIL',
-        baseline: { label: 'local dir', value: base?.value ?? null, unit: base?.unit ?? '' },
-        vsBaseline: ratio(fig?.value, base?.value),
-      };
-      if (t.kind === 'qfs') {
-        if (peers.length) row.vsBestPeer = ratio(fig?.value, bestPeer);
-        if (ceiling) row.vsCeiling = ratio(fig?.value, ceiling.figures[f]?.value);
-      }
-      const notes: string[] = [];
-      if (!fig) notes.push(t.reason ?? 'figure missing');
-      if (fig && base && fig.unit !== base.unit) notes.push(`${fig.unit} vs local ${base.unit}`);
-      if (f === 'cp_r_files_per_s' && t.figures.cp_r_seconds && t.figures.cp_r_seconds.value === null) {
-        notes.push(`cp -r hit its limit: ${t.figures.cp_r_files?.text ?? '?'} files copied`);
-      }
-      if (notes.length) row.note = notes.join('; ');
-      rows.push(row);
-    }
+    rows.push(...probeRows(title, t));
   }
   return rows;
+}
+
+interface Baselines {
+  local: TargetResult | undefined;
+  ceiling: TargetResult | undefined;
+  peers: TargetResult[];
+  fsyncPeers: TargetResult[];
+  results: TargetResult[];
+}
+
+function figureRow(title: string, t: TargetResult, f: string, b: Baselines): Row {
+  const fig = t.figures[f];
+  const base = b.local?.figures[f];
+  const row: Row = {
+    workload: title,
+    target: t.label,
+    figure: f,
+    value: fig?.value ?? null,
+    unit: fig?.unit ?? base?.unit ?? '',
+    status: fig ? (fig.value === null ? (fig.text === 'TIMEOUT' ? 'TIMEOUT' : 'FAIL') : 'ok') : 'FAIL',
+    baseline: { label: 'local dir', value: base?.value ?? null, unit: base?.unit ?? '' },
+    vsBaseline: ratio(fig?.value, base?.value),
+  };
+  if (t.kind === 'qfs') {
+    if (b.peers.length) row.vsBestPeer = ratio(fig?.value, best(b.peers, f));
+    if (b.fsyncPeers.length) row.vsBestFsyncPeer = ratio(fig?.value, best(b.fsyncPeers, f));
+    if (b.ceiling) row.vsCeiling = ratio(fig?.value, b.ceiling.figures[f]?.value);
+  }
+  const notes: string[] = [];
+  if (!fig) notes.push(t.reason ?? 'figure missing');
+  if (fig && base && fig.unit !== base.unit) notes.push(`${fig.unit} vs local ${base.unit}`);
+  if (f === 'cp_r_files_per_s' && t.figures.cp_r_seconds && t.figures.cp_r_seconds.value === null) {
+    notes.push(`cp -r hit its limit: ${t.figures.cp_r_files?.text ?? '?'} files copied`);
+  }
+  // What the fsyncs cost this peer: the variant beside the same peer at its defaults.
+  const plain = t.defaultKey ? b.results.find((r) => r.key === t.defaultKey && r.status === 'ok') : undefined;
+  const vsPlain = plain ? ratio(fig?.value, plain.figures[f]?.value) : null;
+  if (plain && vsPlain !== null) notes.push(`${fmtRatio(vsPlain)} ${plain.label} at its defaults`);
+  if (notes.length) row.note = notes.join('; ');
+  return row;
+}
+
+/** Two rows per probed target: did close() / fsync() return after the servers' fsyncs? */
+function probeRows(title: string, t: TargetResult): Row[] {
+  if (t.probeError) return [{ workload: title, target: t.label, figure: 'ack probe', value: null, unit: '', status: 'FAIL', note: t.probeError }];
+  if (!t.probe) return [];
+  const p = t.probe;
+  return p.cases.map((c) => ({
+    workload: title,
+    target: t.label,
+    figure: `ack probe: ${c.op}() of a new 64 KiB file`,
+    value: c.doneBefore,
+    unit: 'server fsyncs done before return',
+    display: summarizeCase(c, p.noun),
+    status: 'ok' as const,
+    note: describeCase(c, p.noun),
+  }));
 }
