@@ -53,6 +53,12 @@ export interface ReaderState {
 
 export interface InodeState {
   writer: SharedWriter | null;
+  /**
+   * The writer whose last handle went and whose final commit is on its way. Stat still answers
+   * with its size and mtime: the kernel sends RELEASE after close(2) returned, so the caller may
+   * already be asking, and the metadata (or its cache) still shows the version before.
+   */
+  closing: { writer: SharedWriter; done: Promise<void> } | null;
   /** Opening a writer is async; concurrent opens of one inode wait for the same one. */
   writerOpening: Promise<SharedWriter> | null;
   /** Bumped on every commit through this mount. */
@@ -100,7 +106,7 @@ export class HandleTable {
   /** Forgets an inode's state once nothing of this mount uses it (after a failed open). */
   dropIfIdle(ino: Ino): void {
     const st = this.inodes.get(ino);
-    if (st && st.handles <= 0 && !st.writer && !st.writerOpening) this.inodes.delete(ino);
+    if (st && st.handles <= 0 && !st.writer && !st.closing && !st.writerOpening) this.inodes.delete(ino);
   }
 
   all(): Handle[] {
@@ -110,7 +116,7 @@ export class HandleTable {
   inode(ino: Ino): InodeState {
     let st = this.inodes.get(ino);
     if (!st) {
-      st = { writer: null, writerOpening: null, gen: 0, remoteGen: 0, seen: null, handles: 0 };
+      st = { writer: null, closing: null, writerOpening: null, gen: 0, remoteGen: 0, seen: null, handles: 0 };
       this.inodes.set(ino, st);
     }
     return st;
@@ -123,5 +129,11 @@ export class HandleTable {
   /** The writer of an inode that this mount has open for writing, if any. */
   writerOf(ino: Ino): SharedWriter | null {
     return this.inodes.get(ino)?.writer ?? null;
+  }
+
+  /** The writer whose size and mtime stat shows: the open one, or the one still committing. */
+  shownWriterOf(ino: Ino): SharedWriter | null {
+    const st = this.inodes.get(ino);
+    return st?.writer ?? st?.closing?.writer ?? null;
   }
 }

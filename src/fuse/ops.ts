@@ -2,10 +2,11 @@
 // OpenFile). Semantics: close-to-open consistency between mounts (a file closed on one mount is seen
 // whole by an open on another), POSIX behaviour between the descriptors of one mount.
 import { constants as fsConstants } from 'node:fs';
+import { CachingMeta } from '../client/meta-cache.js';
 import type { FsClient, OpenFile } from '../client/types.js';
 import type { Logger } from '../common/log.js';
 import type { Attr, FileLayout, Ino } from '../meta/api.js';
-import { type FuseOps, type FuseStat, type FuseStatfs, type TimeSpec } from './adapter.js';
+import { type FuseOps, type FuseStat, type FuseStatfs, type KernelCoherence, type TimeSpec } from './adapter.js';
 import type { CapacityProbe } from './capacity.js';
 import { errno, toErrnoError } from './errno.js';
 import { HandleTable, type Handle, type ReaderState, type SharedWriter } from './handles.js';
@@ -66,6 +67,11 @@ export class QuorumOps implements FuseOps {
     return this.client.meta;
   }
 
+  get coherence(): KernelCoherence | undefined {
+    const m = this.client.meta;
+    return m instanceof CachingMeta ? m : undefined;
+  }
+
   /** Runs one operation and turns its failure into an errno (unknown ones: EIO, logged). */
   private async run<T>(op: string, path: string, fn: () => Promise<T>): Promise<T> {
     try {
@@ -117,10 +123,10 @@ export class QuorumOps implements FuseOps {
   getattr(path: string): Promise<FuseStat> {
     return this.run('getattr', path, async () => {
       const hid = this.hidden.get(path);
-      if (hid) return this.toStat(hid, this.table.writerOf(hid.ino));
+      if (hid) return this.toStat(hid, this.table.shownWriterOf(hid.ino));
       const attr = await this.meta.lookup({ path });
       this.observe(attr);
-      return this.toStat(attr, this.table.writerOf(attr.ino));
+      return this.toStat(attr, this.table.shownWriterOf(attr.ino));
     });
   }
 
@@ -139,7 +145,7 @@ export class QuorumOps implements FuseOps {
       } catch (err) {
         if ((err as { code?: string }).code !== 'ENOENT') throw err;
       }
-      const st = this.toStat(attr, this.table.writerOf(h.ino));
+      const st = this.toStat(attr, this.table.shownWriterOf(h.ino));
       // A read handle that started reading keeps its version (ReaderState): the size the kernel
       // learns through this handle (it passes the handle when it refreshes attributes around reads)
       // must be that version's, or it would cut reads at another version's size. fstat(2) itself
@@ -307,6 +313,12 @@ export class QuorumOps implements FuseOps {
     for (;;) {
       // Looked up again after every wait: a failed open may have dropped the inode's state.
       const st = this.table.inode(ino);
+      if (st.closing) {
+        // Its commit is the version to build on: wait for it, and fetch the layout it made.
+        await st.closing.done;
+        opened = {};
+        continue;
+      }
       if (st.writer) {
         st.writer.refs++;
         if (truncate) {
@@ -341,12 +353,16 @@ export class QuorumOps implements FuseOps {
     if (--w.refs > 0) return;
     const st = this.table.inode(w.ino);
     if (st.writer === w) st.writer = null;
+    const done = w.file.close();
+    const closing = { writer: w, done: done.then(() => undefined, () => undefined) };
+    st.closing = closing;
     try {
-      await w.file.close();
+      await done;
     } catch (err) {
       // The data of a file unlinked while open goes with it.
       if (!this.unlinked.has(w.ino)) throw err;
     } finally {
+      if (st.closing === closing) st.closing = null;
       st.gen++;
       this.table.dropIfIdle(w.ino);
       this.logger.debug({ path, ino: w.ino }, 'writer closed');
@@ -379,7 +395,14 @@ export class QuorumOps implements FuseOps {
   open(path: string, flags: number): Promise<number> {
     return this.run('open', path, async () => {
       // Attributes and block list in one round trip: the version this open reads (close-to-open).
-      const { attr, layout } = await this.meta.openPath({ path });
+      let { attr, layout } = await this.meta.openPath({ path });
+      const closing = this.table.peekInode(attr.ino)?.closing;
+      if (closing) {
+        // This mount's last close of the file is still committing (RELEASE comes after close(2)
+        // returned): open the version it commits, as a local disk would.
+        await closing.done;
+        ({ attr, layout } = await this.meta.openPath({ path }));
+      }
       if (attr.type === 'dir') throw errno('EISDIR');
       const truncate = (flags & O_TRUNC) !== 0;
       const acc = flags & O_ACCMODE;
