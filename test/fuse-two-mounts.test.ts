@@ -88,6 +88,34 @@ test('namespace changes on one mount show on the other at once', async () => {
   assert.equal(await fs.readFile(join(a.mountpoint, 'late'), 'utf8'), 'here');
 });
 
+test('a directory replaced on one mount is the new one on the other at once, although directories are cached', async () => {
+  // The kernel keeps directory entries for the metadata lease; the change feed makes it forget
+  // them before a change elsewhere is acknowledged (src/fuse/kernel/session.ts forgetChanged).
+  for (let round = 0; round < 5; round++) {
+    const [w, r] = round % 2 === 0 ? [a, b] : [b, a];
+    const x = (m: TestMount, ...p: string[]) => join(m.mountpoint, 'swap', ...p);
+    await fs.mkdir(x(w, 'cur'), { recursive: true });
+    await fs.writeFile(x(w, 'cur', `old${round}`), 'old');
+    assert.deepEqual(await fs.readdir(x(r, 'cur')), [`old${round}`]);
+    const before = (await fs.stat(x(r, 'cur'))).ino;
+    await fs.rename(x(w, 'cur'), x(w, `was${round}`));
+    await fs.mkdir(x(w, 'cur'));
+    await fs.writeFile(x(w, 'cur', `new${round}`), 'new');
+    const now = (await fs.stat(x(w, 'cur'))).ino;
+    assert.notEqual(now, before);
+    assert.equal((await fs.stat(x(r, 'cur'))).ino, now, `round ${round}: the other mount sees the new directory`);
+    assert.deepEqual(await fs.readdir(x(r, 'cur')), [`new${round}`]);
+    assert.equal(await fs.readFile(x(r, `was${round}`, `old${round}`), 'utf8'), 'old');
+    // Now a file under the name: a cached directory entry would make stat fail with ENOENT.
+    await fs.rm(x(w, 'cur'), { recursive: true });
+    await fs.writeFile(x(w, 'cur'), `file${round}`);
+    assert.ok((await fs.stat(x(r, 'cur'))).isFile(), `round ${round}: the other mount sees a file`);
+    assert.equal(await fs.readFile(x(r, 'cur'), 'utf8'), `file${round}`);
+    await fs.unlink(x(w, 'cur'));
+    await assert.rejects(fs.stat(x(r, 'cur')), { code: 'ENOENT' });
+  }
+});
+
 test('a shell overwriting a file on one mount never shows the other mount an empty or torn file', async () => {
   await fs.writeFile(join(a.mountpoint, 'echo.txt'), 'start\n');
   // `echo x > f` opens with O_TRUNC and closes a dup of the descriptor before writing.

@@ -40,6 +40,8 @@ export class CachingMeta implements MetaApi {
   private readonly maxEntries: number;
   private stopped = false;
   private loop: Promise<void> | null = null;
+  /** Told of every change made elsewhere; the change is acknowledged once all of them settled. */
+  private readonly listeners: Array<(changes: Change[]) => Promise<void>> = [];
   /** Lookups answered here, and those that went to the server (tests and status read them). */
   readonly stats = { hits: 0, misses: 0, resets: 0 };
 
@@ -75,6 +77,8 @@ export class CachingMeta implements MetaApi {
         } else {
           for (const ev of a.events) this.apply(ev);
           this.floor = Math.max(this.floor, a.seq);
+          // Before the next poll acknowledges them: caches below must have forgotten too.
+          if (a.events.length > 0 && this.listeners.length > 0) await this.tellListeners(a.events);
         }
         this.applied = a.seq;
         leaseMs = a.leaseMs;
@@ -94,6 +98,19 @@ export class CachingMeta implements MetaApi {
   /** Whether the cache answers now (it follows the feed and holds a running lease). */
   get active(): boolean {
     return this.epoch !== null && Date.now() < this.leaseUntil;
+  }
+
+  /** How long what is cached now stays trustworthy without further news (0 when inactive). */
+  leaseLeftMs(): number {
+    return this.active ? this.leaseUntil - Date.now() : 0;
+  }
+
+  /**
+   * Adds a cache below this one (the kernel's): it is told of changes made by others before they
+   * are acknowledged, and must keep nothing longer than leaseLeftMs() said when it got it.
+   */
+  onChanges(listener: (changes: Change[]) => Promise<void>): void {
+    this.listeners.push(listener);
   }
 
   private usable(): boolean {
@@ -120,6 +137,13 @@ export class CachingMeta implements MetaApi {
     for (const ino of c.inos) {
       for (const p of [...(this.pathsOfIno.get(ino) ?? [])]) this.dropAttr(p);
       this.layouts.delete(ino);
+    }
+  }
+
+  private async tellListeners(events: Change[]): Promise<void> {
+    const results = await Promise.allSettled(this.listeners.map((l) => l(events)));
+    for (const r of results) {
+      if (r.status === 'rejected') this.opts.logger?.warn({ err: String(r.reason) }, 'a cache below the metadata cache failed to forget a change');
     }
   }
 

@@ -52,7 +52,19 @@ export type TimeSpec = number | 'now' | undefined;
  * The operations a binding calls. Every method resolves with its result or rejects with an
  * ErrnoError (anything else is answered EIO by the adapter). Handles are 32-bit, never 0.
  */
+/**
+ * Lets the kernel cache directory entries under the client's metadata lease (src/client/meta-cache.ts):
+ * a binding gives the kernel no entry for longer than leaseLeftMs(), and forgets the ones that
+ * changes made elsewhere make stale before those changes are acknowledged.
+ */
+export interface KernelCoherence {
+  leaseLeftMs(): number;
+  onChanges(listener: (changes: Array<{ paths: string[]; subtrees: string[] }>) => Promise<void>): void;
+}
+
 export interface FuseOps {
+  /** Present when the kernel may cache under a lease (see KernelCoherence). */
+  readonly coherence?: KernelCoherence;
   getattr(path: string): Promise<FuseStat>;
   fgetattr(path: string, fh: number): Promise<FuseStat>;
   readdir(path: string): Promise<string[]>;

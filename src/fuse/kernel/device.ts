@@ -6,7 +6,7 @@
 //  - 'threadpool': a few loops of blocking fs.read, each holding a libuv threadpool thread. A
 //    process cannot exit while one of them is blocked (libuv joins its threads at exit), so this
 //    source is kept for comparison and for Node versions without the pipe binding.
-import { closeSync, openSync, read, writeSync } from 'node:fs';
+import { closeSync, openSync, read, write, writeSync } from 'node:fs';
 import net from 'node:net';
 
 /** Called with each request; returns true if it keeps `buf` (the source then reads into another). */
@@ -78,6 +78,19 @@ export class FuseDevice {
       throw err;
     }
   }
+}
+
+/**
+ * Writes a notification (a message the kernel did not ask for) from the thread pool. Not with
+ * writeSync: an entry invalidation waits for the directory's lock, which a request we have not
+ * answered yet may hold, and the main loop must stay free to answer it. Resolves false when the
+ * kernel had nothing to forget (ENOENT) or the connection is gone.
+ */
+export function notifyDevice(dev: FuseDevice, buf: Buffer): Promise<boolean> {
+  if (dev.isClosed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    write(dev.fd, buf, 0, buf.length, null, (err) => resolve(!err));
+  });
 }
 
 interface PipeBinding {

@@ -75,6 +75,17 @@ export class NodeTable {
     return parent.children?.get(name);
   }
 
+  /** The node now named by an absolute path, if the kernel was told about every name on the way. */
+  at(path: string): Node | undefined {
+    let n: Node | undefined = this.root;
+    for (const part of path.split('/')) {
+      if (part === '') continue;
+      n = n.children?.get(part);
+      if (!n) return undefined;
+    }
+    return n;
+  }
+
   isDir(n: Node): boolean {
     return n.typeBits === S_IFDIR;
   }

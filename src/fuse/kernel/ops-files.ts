@@ -195,7 +195,7 @@ export async function readdirplus(s: Session, req: Req): Promise<void> {
     if (st) {
       const child = s.nodes.remember(node, name, st.ino, st.mode);
       linked.push(child);
-      writeEntryOut(b, off, child.id, st, s.config.timeouts, s.attrValidFor(st), s.blksize);
+      writeEntryOut(b, off, child.id, st, s.timeouts(), s.attrValidFor(st), s.blksize);
       ino = st.ino;
       type = direntType(st.mode);
     } else {

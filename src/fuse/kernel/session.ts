@@ -4,7 +4,7 @@
 import type { Logger } from '../../common/log.js';
 import { ErrnoError, errnoOf, type FuseOps, type FuseStat } from '../adapter.js';
 import { errno } from '../errno.js';
-import { BufferPool, type FuseDevice, type RequestHandler } from './device.js';
+import { BufferPool, notifyDevice, type FuseDevice, type RequestHandler } from './device.js';
 import { DirHandles } from './dir-handles.js';
 import { NodeTable, StaleNodeError, type Node } from './nodes.js';
 import * as names from './ops-names.js';
@@ -15,6 +15,8 @@ import {
 } from './protocol.js';
 
 const ENOSYS = 38;
+/** fuse_notify_code: FUSE_NOTIFY_INVAL_ENTRY. */
+const NOTIFY_INVAL_ENTRY = 3;
 const EPROTO = 71;
 /** WRITE requests above this size keep their read buffer instead of being copied out of it. */
 const KEEP_BUFFER_ABOVE_BYTES = 64 * 1024;
@@ -123,6 +125,36 @@ export class Session {
     // Left referenced on purpose: it keeps the process alive until close(), also after the kernel
     // ended the connection, so that the mount's owner can notice and commit what is open.
     this.sweep = setInterval(() => this.expire(), Math.min(5_000, Math.max(100, config.opTimeoutMs / 4)));
+    ops.coherence?.onChanges((changes) => this.forgetChanged(changes));
+  }
+
+  /**
+   * The timeouts of an answer given now. Under a metadata lease directories are cached for as long
+   * as the lease still runs: a change elsewhere reaches forgetChanged() before it is acknowledged,
+   * and an unrenewed lease runs out no later than what the kernel was told.
+   */
+  timeouts(): Timeouts {
+    const c = this.ops.coherence;
+    const t = this.config.timeouts;
+    if (!c) return t;
+    return { ...t, dirEntryS: Math.max(t.dirEntryS, c.leaseLeftMs() / 1000) };
+  }
+
+  /** Makes the kernel forget directory entries that changes made elsewhere replaced or removed. */
+  private async forgetChanged(changes: Array<{ paths: string[]; subtrees: string[] }>): Promise<void> {
+    const seen = new Set<string>();
+    const pending: Array<Promise<boolean>> = [];
+    for (const c of changes) {
+      for (const p of [...c.paths, ...c.subtrees]) {
+        if (seen.has(p)) continue;
+        seen.add(p);
+        const node = this.nodes.at(p);
+        // Only directories get entry times above 0: files are looked up again every time.
+        if (!node?.parent || !this.nodes.isDir(node)) continue;
+        pending.push(notifyDevice(this.dev, invalEntryMessage(node.parent.id, node.name)));
+      }
+    }
+    await Promise.all(pending);
   }
 
   get pending(): number {
@@ -349,7 +381,7 @@ export class Session {
     if (req.done) return null;
     const node = this.nodes.remember(parent, name, st.ino, st.mode);
     const b = this.msg(ENTRY_OUT_BYTES + extraBytes);
-    writeEntryOut(b, OUT_HEADER_BYTES, node.id, st, this.config.timeouts, this.attrValidFor(st), this.blksize);
+    writeEntryOut(b, OUT_HEADER_BYTES, node.id, st, this.timeouts(), this.attrValidFor(st), this.blksize);
     extra?.(b, OUT_HEADER_BYTES + ENTRY_OUT_BYTES);
     if (!this.ok(req, b)) {
       this.nodes.unref(node);
@@ -360,7 +392,7 @@ export class Session {
 
   replyNegativeEntry(req: Req): void {
     const b = this.msg(ENTRY_OUT_BYTES);
-    writeEntryOut(b, OUT_HEADER_BYTES, 0, null, this.config.timeouts);
+    writeEntryOut(b, OUT_HEADER_BYTES, 0, null, this.timeouts());
     this.ok(req, b);
   }
 
@@ -400,4 +432,17 @@ export class Session {
       throw err;
     }
   }
+}
+
+function invalEntryMessage(parent: number, name: string): Buffer {
+  const nameBytes = Buffer.from(name);
+  const len = OUT_HEADER_BYTES + 16 + nameBytes.length + 1;
+  const b = Buffer.alloc(len);
+  b.writeUInt32LE(len, 0);
+  b.writeInt32LE(NOTIFY_INVAL_ENTRY, 4);
+  // unique 0 marks a notification; then fuse_notify_inval_entry_out: parent, namelen, flags.
+  writeI64(b, parent, OUT_HEADER_BYTES);
+  b.writeUInt32LE(nameBytes.length, OUT_HEADER_BYTES + 8);
+  nameBytes.copy(b, OUT_HEADER_BYTES + 16);
+  return b;
 }
