@@ -134,15 +134,21 @@ test('a mount that stops answering holds changes back for one lease at most, the
   } finally {
     process.kill(m.child.pid!, 'SIGCONT');
   }
-  // The mount's lease was renewed at most a quarter lease before it stopped: the change waited.
-  assert.ok(elapsed >= DEFAULT_LEASE_MS / 2, `the change waited for the stopped mount's lease (${elapsed} ms)`);
+  // The mount's lease was renewed about a quarter lease before it stopped: the change waited
+  // (most of a lease; without the wait it takes a few milliseconds).
+  assert.ok(elapsed >= 300, `the change waited for the stopped mount's lease (${elapsed} ms)`);
   assert.ok(elapsed <= DEFAULT_LEASE_MS + 1_500, `and no longer than one lease (${elapsed} ms)`);
   assert.equal((await bash(`stat -c %a ${f}`)).stdout.trim(), '640', 'the resumed mount sees the change');
-  // Running again, it acknowledges at once: a change does not wait out its lease any more.
+  // Running again, it acknowledges at once: a change does not wait out its lease any more (the
+  // best of three, against a loaded machine; a change that waited would take most of a lease).
   await new Promise((r) => setTimeout(r, 300));
-  const t1 = Date.now();
-  await other.setattr({ path: '/m/f', mode: 0o644 });
-  assert.ok(Date.now() - t1 < DEFAULT_LEASE_MS / 2, `a live mount acknowledges promptly (${Date.now() - t1} ms)`);
+  const took: number[] = [];
+  for (const mode of [0o600, 0o640, 0o644]) {
+    const t1 = Date.now();
+    await other.setattr({ path: '/m/f', mode });
+    took.push(Date.now() - t1);
+  }
+  assert.ok(Math.min(...took) < DEFAULT_LEASE_MS / 2, `a live mount acknowledges promptly (${took.join(', ')} ms)`);
   assert.equal((await bash(`stat -c %a ${f}`)).stdout.trim(), '644');
   await m.unmount();
 });
@@ -165,7 +171,7 @@ test('a restarted metadata server waits out the leases of the one before; caches
   const answered = Date.now();
   // Leases given before the kill ran up to a lease past it; the change was answered after that.
   if (restarted - killedAt < DEFAULT_LEASE_MS) {
-    assert.ok(answered - killedAt >= DEFAULT_LEASE_MS * 0.75 - 100, `the change waited for the old leases (${answered - killedAt} ms after the kill)`);
+    assert.ok(answered - killedAt >= DEFAULT_LEASE_MS / 2, `the change waited for the old leases (${answered - killedAt} ms after the kill)`);
   }
   for (let i = 0; i < 100 && (cache.stats.resets === resetsBefore || !cache.active); i++) await new Promise((r) => setTimeout(r, 50));
   assert.ok(cache.stats.resets > resetsBefore, 'the cache started over with the new server');
