@@ -160,7 +160,10 @@ test(`chaos soak through the mount (N=5 Qw=3 Qr=3, at most ${BUDGET} servers fau
         const data = content(r.u32(), size);
         op = 'overwrite';
         changes = [[p, data]];
-        act = () => fs.writeFile(on(p), data);
+        // A truncation with nothing written is committed when the last descriptor goes (RELEASE,
+        // which the kernel sends just after close returns: `echo x > f` closes a dup before it
+        // writes, and must not show other mounts an empty file). fsync is what acknowledges it.
+        act = size === 0 ? () => writeEmptySynced(on(p)) : () => fs.writeFile(on(p), data);
       }
       count(op);
       const t0 = Date.now();
@@ -268,5 +271,14 @@ function summarizeFsck(out: string): string {
     return `${JSON.stringify(j.summary)}\n${bad.join('\n')}`;
   } catch {
     return out.slice(0, 3000);
+  }
+}
+
+async function writeEmptySynced(path: string): Promise<void> {
+  const fh = await fs.open(path, 'w');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
