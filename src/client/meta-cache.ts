@@ -36,6 +36,8 @@ export class CachingMeta implements MetaApi {
   private readonly attrs = new Map<string, Attr>();
   private readonly pathsOfIno = new Map<Ino, Set<string>>();
   private readonly names = new Map<string, string[]>();
+  /** Directory path -> paths directly in it with something cached (see dropBelow). */
+  private readonly below = new Map<string, Set<string>>();
   private readonly layouts = new Map<Ino, FileLayout>();
   private readonly maxEntries: number;
   private stopped = false;
@@ -126,14 +128,10 @@ export class CachingMeta implements MetaApi {
     for (const p of c.paths) {
       this.dropAttr(p);
       this.dropAttr(parentOf(p));
-      this.names.delete(p);
-      this.names.delete(parentOf(p));
+      this.dropNames(p);
+      this.dropNames(parentOf(p));
     }
-    for (const root of c.subtrees) {
-      const prefix = root === '/' ? '/' : `${root}/`;
-      for (const p of [...this.attrs.keys()]) if (p.startsWith(prefix)) this.dropAttr(p);
-      for (const p of [...this.names.keys()]) if (p.startsWith(prefix)) this.names.delete(p);
-    }
+    for (const root of c.subtrees) this.dropBelow(root);
     for (const ino of c.inos) {
       for (const p of [...(this.pathsOfIno.get(ino) ?? [])]) this.dropAttr(p);
       this.layouts.delete(ino);
@@ -159,12 +157,58 @@ export class CachingMeta implements MetaApi {
     this.pathsOfIno.clear();
     this.names.clear();
     this.layouts.clear();
+    this.below.clear();
+  }
+
+  /**
+   * Everything cached under a directory, found through the `below` index: a subtree costs what it
+   * holds, not a scan of the whole cache (rm -rf of a big tree removes a directory per 100 files).
+   */
+  private dropBelow(root: string): void {
+    const stack = [root];
+    for (let dir = stack.pop(); dir !== undefined; dir = stack.pop()) {
+      const kids = this.below.get(dir);
+      if (!kids) continue;
+      for (const p of [...kids]) {
+        this.dropAttr(p);
+        this.dropNames(p);
+        stack.push(p);
+      }
+    }
+  }
+
+  /** Records that path has a cached entry (attributes or a listing), under its parent. */
+  private index(path: string): void {
+    if (path === '/') return;
+    const parent = parentOf(path);
+    let kids = this.below.get(parent);
+    if (!kids) this.below.set(parent, (kids = new Set()));
+    kids.add(path);
+  }
+
+  /** Forgets path in the index once it has neither attributes nor a listing cached. */
+  private unindex(path: string): void {
+    if (path === '/' || this.attrs.has(path) || this.names.has(path)) return;
+    const parent = parentOf(path);
+    const kids = this.below.get(parent);
+    kids?.delete(path);
+    if (kids && kids.size === 0) this.below.delete(parent);
+  }
+
+  private dropNames(path: string): void {
+    if (this.names.delete(path)) this.unindex(path);
+  }
+
+  private putNames(path: string, list: string[]): void {
+    this.names.set(path, list);
+    this.index(path);
   }
 
   private dropAttr(path: string): void {
     const a = this.attrs.get(path);
     if (!a) return;
     this.attrs.delete(path);
+    this.unindex(path);
     const set = this.pathsOfIno.get(a.ino);
     set?.delete(path);
     if (set && set.size === 0) {
@@ -179,6 +223,7 @@ export class CachingMeta implements MetaApi {
     if (this.attrs.size >= this.maxEntries) this.clear();
     this.dropAttr(path);
     this.attrs.set(path, a);
+    this.index(path);
     let set = this.pathsOfIno.get(a.ino);
     if (!set) this.pathsOfIno.set(a.ino, (set = new Set()));
     set.add(path);
@@ -226,7 +271,7 @@ export class CachingMeta implements MetaApi {
     if (this.takes(s)) {
       if (this.attrs.size + s.result.length >= this.maxEntries) this.clear();
       for (const e of s.result) this.putAttr(joinPath(args.path, e.name), e.attr);
-      this.names.set(args.path, s.result.map((e) => e.name));
+      this.putNames(args.path, s.result.map((e) => e.name));
     }
     return s.result;
   }
