@@ -76,6 +76,9 @@ export class CachingMeta implements MetaApi {
           this.stats.resets++;
           this.epoch = a.epoch;
           this.floor = a.seq;
+          // Caches below forget everything too (they may hold entries from before a lost
+          // connection or a gap), before the next poll acknowledges the reset.
+          if (this.listeners.length > 0) await this.tellListeners([{ paths: [], subtrees: ['/'], inos: [] }]);
         } else {
           for (const ev of a.events) this.apply(ev);
           this.floor = Math.max(this.floor, a.seq);
@@ -115,13 +118,9 @@ export class CachingMeta implements MetaApi {
     this.listeners.push(listener);
   }
 
-  private usable(): boolean {
-    return this.active;
-  }
-
   /** Whether an answer may be cached: same epoch, and no applied change is newer than it. */
   private takes(s: Stamped<unknown>): boolean {
-    return this.usable() && s.epoch === this.epoch && s.seq >= this.floor;
+    return this.active && s.epoch === this.epoch && s.seq >= this.floor;
   }
 
   private apply(c: Change): void {
@@ -232,7 +231,7 @@ export class CachingMeta implements MetaApi {
   // ---- cached reads ------------------------------------------------------------------------------
 
   async lookup(args: { path: string }): Promise<Attr> {
-    if (this.usable()) {
+    if (this.active) {
       const a = this.attrs.get(args.path);
       if (a) {
         this.stats.hits++;
@@ -251,7 +250,7 @@ export class CachingMeta implements MetaApi {
   }
 
   async readdir(args: { path: string }): Promise<DirEntry[]> {
-    if (this.usable()) {
+    if (this.active) {
       const list = this.names.get(args.path);
       if (list) {
         const entries: DirEntry[] = [];
@@ -277,7 +276,7 @@ export class CachingMeta implements MetaApi {
   }
 
   async openPath(args: { path: string }): Promise<{ attr: Attr; layout: FileLayout | null }> {
-    if (this.usable()) {
+    if (this.active) {
       const attr = this.attrs.get(args.path);
       const layout = attr && attr.type === 'file' ? this.layouts.get(attr.ino) : undefined;
       if (attr && (attr.type !== 'file' || layout)) {
@@ -295,7 +294,7 @@ export class CachingMeta implements MetaApi {
   }
 
   async getLayout(args: { ino: Ino }): Promise<FileLayout> {
-    if (this.usable()) {
+    if (this.active) {
       const layout = this.layouts.get(args.ino);
       if (layout) {
         this.stats.hits++;

@@ -107,8 +107,8 @@ export class ChangeFeed {
       await this.persistHorizon(this.horizon);
     }
     if (!known) {
-      // Everything it holds is dropped when this answer arrives: nothing to wait for up to here.
-      state.acked = this.seq;
+      // It drops everything it holds when this answer arrives, and only its next poll says it has:
+      // until then changes still wait for it (its acknowledgement stays where it was, -1 if new).
       this.clients.set(client, state);
       this.forgetOld(now);
       this.wake();

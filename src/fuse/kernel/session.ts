@@ -149,9 +149,13 @@ export class Session {
         if (seen.has(p)) continue;
         seen.add(p);
         const node = this.nodes.at(p);
-        // Only directories get entry times above 0: files are looked up again every time.
-        if (!node?.parent || !this.nodes.isDir(node)) continue;
-        pending.push(notifyDevice(this.dev, invalEntryMessage(node.parent.id, node.name)));
+        if (!node) continue;
+        // The root has no entry to forget; its directories' entries take everything below along.
+        const targets = node.parent ? [node] : [...(node.children?.values() ?? [])];
+        for (const n of targets) {
+          // Only directories get entry times above 0: files are looked up again every time.
+          if (n.parent && this.nodes.isDir(n)) pending.push(notifyDevice(this.dev, invalEntryMessage(n.parent.id, n.name)));
+        }
       }
     }
     await Promise.all(pending);
