@@ -5,8 +5,8 @@
 // `ls -lR` then costs one readdir per directory instead of a lookup and a getattr per name.
 import type { Logger } from '../common/log.js';
 import { FsError } from '../common/errors.js';
-import type { Attr, DirEntry, FileLayout, Ino, MetaApi } from '../meta/api.js';
-import { changeOf, parentOf, type Change } from '../meta/changes.js';
+import { joinPath, parentOf, type Attr, type DirEntry, type FileLayout, type Ino, type MetaApi } from '../meta/api.js';
+import { changeOf, type Change } from '../meta/changes.js';
 import type { MetaClient, Stamped } from './meta-client.js';
 
 export interface MetaCacheOptions {
@@ -25,7 +25,6 @@ const RETRY_MS = 200;
 /** A poll waits this part of the lease for a change, so that it renews the lease well before it ends. */
 const POLL_WAIT_FRACTION = 0.25;
 
-const joinPath = (dir: string, name: string) => (dir === '/' ? `/${name}` : `${dir}/${name}`);
 
 export class CachingMeta implements MetaApi {
   private epoch: string | null = null;

@@ -14,6 +14,17 @@ export type Ino = number;
 export const ROOT_INO: Ino = 1;
 export const MAX_NAME_BYTES = 255;
 
+/** The path of name in directory dir. */
+export function joinPath(dir: string, name: string): string {
+  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}
+
+/** The directory a path is in ('/' for '/' and its children). */
+export function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
 export type FileType = 'file' | 'dir' | 'symlink';
 
 export interface Attr {

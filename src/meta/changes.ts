@@ -2,7 +2,6 @@
 // attribute, a listing), subtrees (everything below a renamed or removed directory) and inodes (a
 // commit changes size and block list by inode number). One derivation, used by the metadata server
 // to publish changes (change-feed.ts) and by a client to drop what its own changes made stale.
-import type { MetaApi } from './api.js';
 
 export interface Change {
   /** Paths whose attributes, listing (if a directory) and parent's listing are stale. */
@@ -17,15 +16,13 @@ export interface ChangeEvent extends Change {
   seq: number;
 }
 
-/** The MetaApi methods that change what lookup, readdir, openPath or getLayout answer. */
-export const MUTATING_METHODS = new Set<keyof MetaApi>([
-  'create', 'mkdir', 'symlink', 'link', 'unlink', 'rmdir', 'rename', 'setattr', 'commit',
-]);
-
 type Args = Record<string, unknown>;
 const str = (v: unknown): string[] => (typeof v === 'string' ? [v] : []);
 
-/** The change a successful call of method with args made; null for methods that change nothing a cache holds. */
+/**
+ * The change a successful call of method with args made; null for methods that change nothing a
+ * cache holds (lookups, reservations, fault reports, sync). The one list of mutating methods.
+ */
 export function changeOf(method: string, args: Args): Change | null {
   switch (method) {
     case 'create':
@@ -47,11 +44,6 @@ export function changeOf(method: string, args: Args): Change | null {
     default:
       return null;
   }
-}
-
-export function parentOf(path: string): string {
-  const i = path.lastIndexOf('/');
-  return i <= 0 ? '/' : path.slice(0, i);
 }
 
 /** Wire names of the headers that carry change sequence numbers (see change-feed.ts). */

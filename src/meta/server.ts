@@ -9,7 +9,7 @@ import type { Logger } from '../common/log.js';
 import type { MetaStore } from './api.js';
 import { ADMIN_SCHEMAS, META_ARG_SCHEMAS, isMetaMethod, parseArgs } from './arg-schemas.js';
 import { ChangeFeed } from './change-feed.js';
-import { CLIENT_HEADER, EPOCH_HEADER, MUTATING_METHODS, SEQ_HEADER, changeOf } from './changes.js';
+import { CLIENT_HEADER, EPOCH_HEADER, SEQ_HEADER, changeOf } from './changes.js';
 
 /**
  * A commit carries its whole block list as hex (~70 bytes per block with its size entry): 64 MiB
@@ -76,7 +76,7 @@ export function createMetaHandler(store: MetaStore, opts: { secret: string; logg
       // Taken before the store is read: an answer is at least as new as this change (change-feed.ts).
       let seq = feed.current();
       const result = await call.call(store, args);
-      const change = MUTATING_METHODS.has(name) ? changeOf(name, args as Record<string, unknown>) : null;
+      const change = changeOf(name, args as Record<string, unknown>);
       if (change) seq = await feed.publish(change, clientOf(req));
       res.setHeader(SEQ_HEADER, String(seq));
       res.setHeader(EPOCH_HEADER, feed.epoch);

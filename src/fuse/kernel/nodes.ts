@@ -1,6 +1,7 @@
 // The kernel knows files by nodeid; FuseOps knows them by path. This table maps one to the other:
 // a node per name (parent nodeid, name), as libfuse's high-level layer keeps it, with the kernel's
 // lookup count. Hard links are two nodes that report the same st_ino.
+import { joinPath } from '../../meta/api.js';
 import { FUSE_ROOT_ID } from './protocol.js';
 
 export interface Node {
@@ -211,8 +212,4 @@ export class NodeTable {
     if (typeof p === 'string') return joinPath(p, name);
     return p.then((s) => joinPath(s, name));
   }
-}
-
-export function joinPath(dir: string, name: string): string {
-  return dir === '/' ? `/${name}` : `${dir}/${name}`;
 }

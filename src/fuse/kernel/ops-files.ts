@@ -2,7 +2,8 @@
 // directory handles (OPENDIR, READDIR[PLUS], RELEASEDIR). Handles are FuseOps' own numbers.
 import type { FuseStat } from '../adapter.js';
 import { dropHidden } from './ops-names.js';
-import { joinPath, type Node } from './nodes.js';
+import { joinPath } from '../../meta/api.js';
+import type { Node } from './nodes.js';
 import {
   ENTRY_OUT_BYTES, FUSE_FSYNC_FDATASYNC, OPEN_OUT_BYTES, OUT_HEADER_BYTES, WRITE_IN_BYTES,
   direntType, direntplusBytes, readCString, readIoIn, readU64, writeDirent, writeEntryOut, writeOpenOut,

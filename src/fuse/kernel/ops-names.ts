@@ -3,7 +3,8 @@
 // FuseOps, and keeps the node table in step with what the kernel was told.
 import type { TimeSpec } from '../adapter.js';
 import { errno } from '../errno.js';
-import { joinPath, type Node } from './nodes.js';
+import { joinPath } from '../../meta/api.js';
+import type { Node } from './nodes.js';
 import {
   Fattr, FUSE_GETATTR_FH, OUT_HEADER_BYTES, RENAME_NOREPLACE, readCString, readSetattrIn, readU64, statfsOut,
 } from './protocol.js';
