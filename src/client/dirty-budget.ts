@@ -20,8 +20,4 @@ export class DirtyBudget {
   get over(): boolean {
     return this.used > this.limitBytes;
   }
-
-  get usedBytes(): number {
-    return this.used;
-  }
 }
