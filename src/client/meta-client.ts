@@ -42,12 +42,12 @@ export class MetaClient {
       keepAliveTimeout: 60_000,
     });
     const api: Record<string, (args: unknown) => Promise<unknown>> = {};
-    for (const m of META_METHODS) api[m] = async (args: unknown) => (await this.call(m, args)).result;
+    for (const m of META_METHODS) api[m] = async (args: unknown) => (await this.call(m, args as never)).result;
     this.api = api as unknown as MetaApi;
   }
 
   /** A MetaApi call with the sequence stamp of its answer. */
-  call<M extends keyof MetaApi>(method: M, args: Parameters<MetaApi[M]>[0] | unknown): Promise<Stamped<Awaited<ReturnType<MetaApi[M]>>>> {
+  call<M extends keyof MetaApi>(method: M, args: Parameters<MetaApi[M]>[0]): Promise<Stamped<Awaited<ReturnType<MetaApi[M]>>>> {
     return this.send('POST', `/v1/meta/${method}`, JSON.stringify(args ?? {})) as Promise<Stamped<Awaited<ReturnType<MetaApi[M]>>>>;
   }
 
