@@ -54,7 +54,7 @@ function plainClient(): MetaApi {
 
 async function cachedClient(): Promise<CachingMeta> {
   const c = new MetaClient({ url: meta.url, secret, clientId: randomUUID() });
-  const cache = new CachingMeta(c);
+  const cache = new CachingMeta(c, { blockSizeBytes: BLOCK });
   cache.start();
   closers.push(async () => { cache.stop(); await c.close(); });
   for (let i = 0; i < 100 && !cache.active; i++) await new Promise((r) => setTimeout(r, 20));
@@ -116,6 +116,38 @@ test('a cached answer is never older than a change another client finished', asy
   }
   assert.ok(cache.stats.hits > 1000, `the cache answered (${JSON.stringify(cache.stats)})`);
   for (const op of ['rename', 'commit', 'unlink', 'rmdir']) assert.ok((counts[op] ?? 0) >= 1, `${op} happened: ${JSON.stringify(counts)}`);
+});
+
+test("a client's own changes stay cached as answered, and others' changes still reach it", async () => {
+  const other = plainClient();
+  const cache = await cachedClient();
+  await cache.mkdir({ path: '/own', mode: 0o755, owner: OWNER });
+  const misses = cache.stats.misses;
+  // Names whose UTF-16 order differs from the server's (UTF-8 bytes): the listing is re-sorted.
+  const names = ['f1', 'f0', 'f10', 'f2', 'f\u{1F600}', 'f\uFFFD', 'F9'];
+  for (const n of names) {
+    const path = `/own/${n}`;
+    await assert.rejects(cache.lookup({ path }), { code: 'ENOENT' });
+    const a = await cache.create({ path, mode: 0o644, owner: OWNER, exclusive: true });
+    await cache.commit({ ino: a.ino, size: 10, blocks: [null], blockSizes: {} });
+    assert.deepEqual(await cache.openPath({ path }), await other.openPath({ path }), `${n}: as the server has it`);
+  }
+  await cache.mkdir({ path: '/own/sub', mode: 0o755, owner: OWNER });
+  await assert.rejects(cache.lookup({ path: '/own/sub/x' }), { code: 'ENOENT' });
+  await cache.unlink({ path: '/own/f2' });
+  await assert.rejects(cache.lookup({ path: '/own/f2' }), { code: 'ENOENT' });
+  await cache.setattr({ path: '/own/f1', mode: 0o600 });
+  assert.deepEqual(await cache.readdir({ path: '/own' }), await other.readdir({ path: '/own' }));
+  assert.equal(cache.stats.misses, misses, `every answer came from the cache (${JSON.stringify(cache.stats)})`);
+  assert.ok(cache.stats.ownKept >= 2 * names.length + 3, `own changes kept (${JSON.stringify(cache.stats)})`);
+
+  // Another client's changes to what this one learned by itself: seen as soon as they are answered.
+  const f0 = await other.lookup({ path: '/own/f0' });
+  await other.commit({ ino: f0.ino, size: 20, blocks: [null], blockSizes: {} });
+  await other.unlink({ path: '/own/f1' });
+  await other.create({ path: '/own/sub/x', mode: 0o644, owner: OWNER, exclusive: true });
+  const paths = ['/own', '/own/f0', '/own/f1', '/own/f2', '/own/sub', '/own/sub/x'];
+  assert.deepEqual(await view(cache, paths), await view(other, paths));
 });
 
 test('a mount that stops answering holds changes back for one lease at most, then catches up', async () => {

@@ -79,7 +79,7 @@ export async function connectClient(opts: ConnectOptions): Promise<QuorumFsClien
   });
   const cacheMb = envInt('QUORUMFS_CACHE_MB');
   const cache = new BlockCache(opts.cacheBytes ?? (cacheMb === undefined ? DEFAULT_CACHE_BYTES : cacheMb * 1024 * 1024), config.blockSizeBytes);
-  const metaCache = caching ? new CachingMeta(metaClient, { logger }) : null;
+  const metaCache = caching ? new CachingMeta(metaClient, { logger, blockSizeBytes: config.blockSizeBytes }) : null;
   metaCache?.start();
   const dirtyMb = envInt('QUORUMFS_DIRTY_MB');
   const dirty = new DirtyBudget(dirtyMb === undefined ? DEFAULT_DIRTY_BYTES : dirtyMb * 1024 * 1024);

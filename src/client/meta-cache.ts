@@ -5,13 +5,15 @@
 // `ls -lR` then costs one readdir per directory instead of a lookup and a getattr per name.
 import type { Logger } from '../common/log.js';
 import { FsError } from '../common/errors.js';
-import { joinPath, parentOf, type Attr, type DirEntry, type FileLayout, type Ino, type MetaApi } from '../meta/api.js';
+import { joinPath, parentOf, type Attr, type CommitRequest, type CommitResult, type DirEntry, type FileLayout, type Ino, type MetaApi } from '../meta/api.js';
 import { changeOf, type Change } from '../meta/changes.js';
 import type { MetaClient, Stamped } from './meta-client.js';
 
 export interface MetaCacheOptions {
   /** Cached names and attributes past which the cache starts over. */
   maxEntries?: number;
+  /** The cluster's block size: with it, this client's own commits leave their block list cached. */
+  blockSizeBytes?: number;
   logger?: Logger;
 }
 
@@ -34,17 +36,19 @@ export class CachingMeta implements MetaApi {
   private leaseUntil = 0;
   private readonly attrs = new Map<string, Attr>();
   private readonly pathsOfIno = new Map<Ino, Set<string>>();
-  private readonly names = new Map<string, string[]>();
+  private readonly names = new Map<string, Listing>();
   /** Directory path -> paths directly in it with something cached (see dropBelow). */
   private readonly below = new Map<string, Set<string>>();
   private readonly layouts = new Map<Ino, FileLayout>();
+  /** Our own changes, answered exactly and applied here, that the feed will bring back: skipped then. */
+  private readonly ownSeqs = new Set<number>();
   private readonly maxEntries: number;
   private stopped = false;
   private loop: Promise<void> | null = null;
   /** Told of every change made elsewhere; the change is acknowledged once all of them settled. */
   private readonly listeners: Array<(changes: Change[]) => Promise<void>> = [];
-  /** Lookups answered here, and those that went to the server (tests and status read them). */
-  readonly stats = { hits: 0, misses: 0, resets: 0 };
+  /** Lookups answered here and those that went to the server; own changes kept as answered (tests and status read them). */
+  readonly stats = { hits: 0, misses: 0, resets: 0, ownKept: 0 };
 
   constructor(private readonly client: MetaClient, private readonly opts: MetaCacheOptions = {}) {
     this.maxEntries = opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
@@ -79,12 +83,14 @@ export class CachingMeta implements MetaApi {
           // connection or a gap), before the next poll acknowledges the reset.
           if (this.listeners.length > 0) await this.tellListeners([{ paths: [], subtrees: ['/'], inos: [] }]);
         } else {
-          for (const ev of a.events) this.apply(ev);
+          const news = a.events.filter((ev) => !this.ownSeqs.delete(ev.seq));
+          for (const ev of news) this.apply(ev);
           this.floor = Math.max(this.floor, a.seq);
           // Before the next poll acknowledges them: caches below must have forgotten too.
-          if (a.events.length > 0 && this.listeners.length > 0) await this.tellListeners(a.events);
+          if (news.length > 0 && this.listeners.length > 0) await this.tellListeners(news);
         }
         this.applied = a.seq;
+        for (const seq of this.ownSeqs) if (seq <= a.seq) this.ownSeqs.delete(seq);
         leaseMs = a.leaseMs;
         this.leaseUntil = sent + a.leaseMs - LEASE_MARGIN_MS;
       } catch (err) {
@@ -143,11 +149,65 @@ export class CachingMeta implements MetaApi {
     }
   }
 
-  /** Our own change: stale here at once, and answers older than it are not cached any more. */
-  private applyOwn(c: Change | null, s: Stamped<unknown> | null): void {
-    if (c) this.apply(c);
-    if (s && s.epoch === this.epoch) this.floor = Math.max(this.floor, s.seq);
-    else if (s) this.clear();
+  /**
+   * Our own change: stale here at once, and answers older than it are not cached any more. An
+   * answer that is the state at exactly its sequence number, newer than everything applied here,
+   * is kept instead (a new name, a new block list): the feed brings only later changes, and this
+   * one's echo is skipped.
+   */
+  private applyOwn<M extends keyof MetaApi>(method: M, args: Parameters<MetaApi[M]>[0], s: Stamped<unknown> | null): void {
+    const c = changeOf(method, args as Record<string, unknown>);
+    if (s && s.epoch !== this.epoch) {
+      this.clear();
+      return;
+    }
+    if (s && s.exact && s.seq > this.applied && this.takes(s) && c) {
+      this.learnOwn(method, args as Record<string, unknown>, s.result, c);
+      this.ownSeqs.add(s.seq);
+      this.stats.ownKept++;
+    } else if (c) {
+      this.apply(c);
+    }
+    if (s) this.floor = Math.max(this.floor, s.seq);
+  }
+
+  private learnOwn(method: keyof MetaApi, args: Record<string, unknown>, result: unknown, c: Change): void {
+    if (method === 'commit') {
+      const { version, ...attr } = result as CommitResult;
+      const paths = [...(this.pathsOfIno.get(attr.ino) ?? [])];
+      this.apply(c);
+      for (const p of paths) this.putAttr(p, attr);
+      const req = args as unknown as CommitRequest;
+      if (this.opts.blockSizeBytes !== undefined) {
+        this.putLayout({ ino: attr.ino, size: req.size, blockSizeBytes: this.opts.blockSizeBytes, blocks: req.blocks, version });
+      }
+      return;
+    }
+    if (method !== 'create' && method !== 'mkdir' && method !== 'symlink' && method !== 'unlink' && method !== 'setattr') {
+      this.apply(c);
+      return;
+    }
+    const path = args.path as string;
+    const parent = parentOf(path);
+    const name = path.slice(path.lastIndexOf('/') + 1);
+    const listing = this.names.get(parent);
+    this.apply(c);
+    switch (method) {
+      case 'create':
+      case 'mkdir':
+      case 'symlink':
+        if (listing) this.putNames(parent, listing.with(name));
+        this.putAttr(path, result as Attr);
+        if (method === 'mkdir') this.putNames(path, new Listing([]));
+        break;
+      case 'unlink':
+        if (listing) this.putNames(parent, listing.without(name));
+        break;
+      case 'setattr':
+        if (listing) this.putNames(parent, listing);
+        this.putAttr(path, result as Attr);
+        break;
+    }
   }
 
   private clear(): void {
@@ -197,7 +257,7 @@ export class CachingMeta implements MetaApi {
     if (this.names.delete(path)) this.unindex(path);
   }
 
-  private putNames(path: string, list: string[]): void {
+  private putNames(path: string, list: Listing): void {
     this.names.set(path, list);
     this.index(path);
   }
@@ -237,7 +297,7 @@ export class CachingMeta implements MetaApi {
         return a;
       }
       const siblings = args.path === '/' ? undefined : this.names.get(parentOf(args.path));
-      if (siblings && !siblings.includes(args.path.slice(args.path.lastIndexOf('/') + 1))) {
+      if (siblings && !siblings.has(args.path.slice(args.path.lastIndexOf('/') + 1))) {
         this.stats.hits++;
         throw new FsError('ENOENT', `no such file or directory: ${args.path}`);
       }
@@ -253,12 +313,12 @@ export class CachingMeta implements MetaApi {
       const list = this.names.get(args.path);
       if (list) {
         const entries: DirEntry[] = [];
-        for (const name of list) {
+        for (const name of list.ordered()) {
           const attr = this.attrs.get(joinPath(args.path, name));
           if (!attr) break;
           entries.push({ name, attr });
         }
-        if (entries.length === list.length) {
+        if (entries.length === list.size) {
           this.stats.hits++;
           return entries;
         }
@@ -269,7 +329,7 @@ export class CachingMeta implements MetaApi {
     if (this.takes(s)) {
       if (this.attrs.size + s.result.length >= this.maxEntries) this.clear();
       for (const e of s.result) this.putAttr(joinPath(args.path, e.name), e.attr);
-      this.putNames(args.path, s.result.map((e) => e.name));
+      this.putNames(args.path, new Listing(s.result.map((e) => e.name)));
     }
     return s.result;
   }
@@ -321,7 +381,7 @@ export class CachingMeta implements MetaApi {
       return s.result;
     } finally {
       // Also after a failure: a request that timed out may still have changed the namespace.
-      this.applyOwn(changeOf(method, args as Record<string, unknown>), s);
+      this.applyOwn(method, args, s);
     }
   }
 
@@ -333,7 +393,7 @@ export class CachingMeta implements MetaApi {
   rmdir(args: Parameters<MetaApi['rmdir']>[0]): Promise<void> { return this.change('rmdir', args); }
   rename(args: Parameters<MetaApi['rename']>[0]): Promise<void> { return this.change('rename', args); }
   setattr(args: Parameters<MetaApi['setattr']>[0]): Promise<Attr> { return this.change('setattr', args); }
-  commit(args: Parameters<MetaApi['commit']>[0]): Promise<Attr> { return this.change('commit', args); }
+  commit(args: Parameters<MetaApi['commit']>[0]): Promise<CommitResult> { return this.change('commit', args); }
 
   // ---- passed through ----------------------------------------------------------------------------
 
@@ -343,4 +403,54 @@ export class CachingMeta implements MetaApi {
   reserveBlocks(args: { hashes: string[] }) { return this.client.api.reserveBlocks(args); }
   reportFaults(args: Parameters<MetaApi['reportFaults']>[0]) { return this.client.api.reportFaults(args); }
   sync(args: Record<string, never>) { return this.client.api.sync(args); }
+}
+
+/**
+ * A directory's names, in the server's order (by name, bytewise in UTF-8) when read; names this
+ * client added since are sorted in when the listing is next read.
+ */
+class Listing {
+  private names: Set<string>;
+  private sorted = true;
+
+  constructor(names: string[]) {
+    this.names = new Set(names);
+  }
+
+  get size(): number {
+    return this.names.size;
+  }
+
+  has(name: string): boolean {
+    return this.names.has(name);
+  }
+
+  with(name: string): Listing {
+    if (!this.names.has(name)) {
+      this.names.add(name);
+      this.sorted = false;
+    }
+    return this;
+  }
+
+  without(name: string): Listing {
+    this.names.delete(name);
+    return this;
+  }
+
+  ordered(): Iterable<string> {
+    if (!this.sorted) {
+      this.names = new Set([...this.names].sort(compareUtf8));
+      this.sorted = true;
+    }
+    return this.names;
+  }
+}
+
+const SURROGATE_RE = /[\uD800-\uDFFF]/;
+
+/** SQLite's BINARY order of TEXT: UTF-8 bytes, i.e. code points (UTF-16 units differ above U+FFFF). */
+function compareUtf8(a: string, b: string): number {
+  if (SURROGATE_RE.test(a) || SURROGATE_RE.test(b)) return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -5,7 +5,7 @@ import { authValue } from '../common/protocol.js';
 import { FsError, type ErrnoCode } from '../common/errors.js';
 import { META_METHODS, type MetaApi, type ServerInfo, type IntegrityReport, type BlockFault } from '../meta/api.js';
 import type { ClusterConfig } from '../common/config.js';
-import { CLIENT_HEADER, EPOCH_HEADER, SEQ_HEADER } from '../meta/changes.js';
+import { CLIENT_HEADER, EPOCH_HEADER, EXACT_HEADER, SEQ_HEADER } from '../meta/changes.js';
 import type { PollAnswer } from '../meta/change-feed.js';
 
 export interface MetaClientOptions {
@@ -22,6 +22,8 @@ export interface Stamped<T> {
   result: T;
   seq: number;
   epoch: string | null;
+  /** A change's answer that is the state at exactly `seq` (EXACT_HEADER): its maker may cache it. */
+  exact: boolean;
 }
 
 export class MetaClient {
@@ -119,6 +121,7 @@ export class MetaClient {
         result: 'result' in parsed ? parsed.result : parsed,
         seq: Number.isFinite(seq) ? seq : -1,
         epoch: typeof epoch === 'string' ? epoch : null,
+        exact: res.headers[EXACT_HEADER] === '1',
       };
     }
     const code = (parsed.error?.code ?? 'EIO') as ErrnoCode;

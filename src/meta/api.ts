@@ -87,6 +87,11 @@ export interface CommitRequest {
   expectVersion?: number;
 }
 
+/** A commit's answer: the file's attributes, and the layout version the commit created. */
+export interface CommitResult extends Attr {
+  version: number;
+}
+
 export type FaultReason = 'missing' | 'corrupt' | 'write-missed';
 
 export interface BlockFault {
@@ -125,7 +130,7 @@ export interface MetaApi {
   /** lookup and, for a regular file, getLayout in one call: what an open needs. */
   openPath(args: { path: string }): Promise<{ attr: Attr; layout: FileLayout | null }>;
   /** Atomically replaces a file's size and block list, adjusting block reference counts. */
-  commit(args: CommitRequest): Promise<Attr>;
+  commit(args: CommitRequest): Promise<CommitResult>;
   /** Marks blocks as about to be referenced, so garbage collection leaves them alone for its grace period. */
   reserveBlocks(args: { hashes: string[] }): Promise<void>;
   /** Copies found missing or corrupt, or missed by a write; they go to the repair queue. */

@@ -42,6 +42,12 @@ const DEFAULT_RETAIN = 10_000;
 /** Clients whose lease ended this long ago are forgotten. */
 const FORGET_AFTER_MS = 60_000;
 
+/** An event as kept here: who made it decides whose poll it wakes. */
+interface Entry {
+  event: ChangeEvent;
+  origin: string | null;
+}
+
 interface ClientState {
   leaseUntil: number;
   acked: number;
@@ -51,7 +57,7 @@ export class ChangeFeed {
   readonly epoch = randomUUID();
   readonly leaseMs: number;
   private seq = 0;
-  private ring: ChangeEvent[] = [];
+  private ring: Entry[] = [];
   private readonly retain: number;
   private readonly graceUntil: number;
   private horizon = 0;
@@ -77,7 +83,7 @@ export class ChangeFeed {
   /** Records a change made by `origin` (a client id, or null) and resolves once no other lease can still hide it. */
   async publish(change: Change, origin: string | null): Promise<number> {
     const seq = ++this.seq;
-    this.ring.push({ seq, ...change });
+    this.ring.push({ event: { seq, ...change }, origin });
     if (this.ring.length > 2 * this.retain) this.ring = this.ring.slice(-this.retain);
     this.wake();
     for (;;) {
@@ -118,7 +124,10 @@ export class ChangeFeed {
     this.clients.set(client, state);
     this.wake();
     const deadline = now + waitMs;
-    while (this.seq === since && !this.closed && Date.now() < deadline) await this.sleepUntil(deadline);
+    // A client's own changes do not end its wait: it applied them when they were answered, and
+    // nobody waits for it to acknowledge them. Answering them at once cost each mutation a second
+    // round trip and a wake-up of the mount.
+    while (!this.hasNewsFor(client, since) && !this.closed && Date.now() < deadline) await this.sleepUntil(deadline);
     return { epoch: this.epoch, seq: this.seq, reset: false, events: this.eventsAfter(since), leaseMs: this.leaseMs };
   }
 
@@ -129,12 +138,17 @@ export class ChangeFeed {
   }
 
   private oldestKept(): number {
-    return this.ring.length > 0 ? this.ring[0]!.seq : this.seq + 1;
+    return this.ring.length > 0 ? this.ring[0]!.event.seq : this.seq + 1;
+  }
+
+  private hasNewsFor(client: string, since: number): boolean {
+    for (let i = this.ring.length - 1; i >= 0 && this.ring[i]!.event.seq > since; i--) if (this.ring[i]!.origin !== client) return true;
+    return false;
   }
 
   private eventsAfter(since: number): ChangeEvent[] {
     const first = this.ring.length - (this.seq - since);
-    return this.ring.slice(Math.max(0, first));
+    return this.ring.slice(Math.max(0, first)).map((e) => e.event);
   }
 
   private forgetOld(now: number): void {

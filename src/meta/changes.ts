@@ -50,3 +50,5 @@ export function changeOf(method: string, args: Args): Change | null {
 export const SEQ_HEADER = 'x-quorumfs-seq';
 export const EPOCH_HEADER = 'x-quorumfs-epoch';
 export const CLIENT_HEADER = 'x-quorumfs-client';
+/** On a change's answer: the answer is the state at exactly its sequence number, not merely after it. */
+export const EXACT_HEADER = 'x-quorumfs-exact';

@@ -9,7 +9,7 @@ import type { Logger } from '../common/log.js';
 import type { MetaStore } from './api.js';
 import { ADMIN_SCHEMAS, META_ARG_SCHEMAS, isMetaMethod, parseArgs } from './arg-schemas.js';
 import { ChangeFeed } from './change-feed.js';
-import { CLIENT_HEADER, EPOCH_HEADER, SEQ_HEADER, changeOf } from './changes.js';
+import { CLIENT_HEADER, EPOCH_HEADER, EXACT_HEADER, SEQ_HEADER, changeOf } from './changes.js';
 
 /**
  * A commit carries its whole block list as hex (~70 bytes per block with its size entry): 64 MiB
@@ -74,10 +74,16 @@ export function createMetaHandler(store: MetaStore, opts: { secret: string; logg
       const args = parseArgs(name, META_ARG_SCHEMAS[name], await readJson(req, MAX_META_BODY_BYTES));
       const call = store[name] as (a: unknown) => Promise<unknown>;
       // Taken before the store is read: an answer is at least as new as this change (change-feed.ts).
-      let seq = feed.current();
+      const before = feed.current();
+      let seq = before;
       const result = await call.call(store, args);
       const change = changeOf(name, args as Record<string, unknown>);
-      if (change) seq = await feed.publish(change, clientOf(req));
+      if (change) {
+        seq = await feed.publish(change, clientOf(req));
+        // No other change was published between the store call and this one, so the answer is the
+        // state at exactly seq: its maker may cache it (changes after it reach it through the feed).
+        if (seq === before + 1) res.setHeader(EXACT_HEADER, '1');
+      }
       res.setHeader(SEQ_HEADER, String(seq));
       res.setHeader(EPOCH_HEADER, feed.epoch);
       sendJson(res, 200, { result });

@@ -1,6 +1,6 @@
 // File layouts: reading a file's block list, committing a new one, reserving blocks before upload.
 import { FsError } from '../../common/errors.js';
-import type { Attr, CommitRequest, FileLayout, FileType, Ino } from '../api.js';
+import type { Attr, CommitRequest, CommitResult, FileLayout, FileType, Ino } from '../api.js';
 import { guardCommit, guardReserve } from './gc.js';
 import { applyRefDeltas, countBlob } from './refs.js';
 import { getAttr } from './resolve.js';
@@ -49,7 +49,7 @@ function checkCommit(req: CommitRequest, blockSizeBytes: number): void {
  * Replaces size and block list in one transaction and moves reference counts by the net
  * difference, so a block kept by the new list is never seen unreferenced, not even inside.
  */
-export function commit(ctx: SqlContext, req: CommitRequest, blockSizeBytes: number): Attr {
+export function commit(ctx: SqlContext, req: CommitRequest, blockSizeBytes: number): CommitResult {
   checkCommit(req, blockSizeBytes);
   const sizes = req.blockSizes ?? {};
   return ctx.tx(() => {
@@ -71,7 +71,7 @@ export function commit(ctx: SqlContext, req: CommitRequest, blockSizeBytes: numb
     ctx
       .stmt('UPDATE inodes SET size = ?, blocks = ?, mtime_ms = ?, ctime_ms = ?, version = version + 1 WHERE ino = ?')
       .run(req.size, encodeBlocks(req.blocks), req.mtimeMs ?? now, now, req.ino);
-    return getAttr(ctx, req.ino);
+    return { ...getAttr(ctx, req.ino), version: row.version + 1 };
   });
 }
 

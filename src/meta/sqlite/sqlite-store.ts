@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { FsError } from '../../common/errors.js';
 import type { ClusterConfig } from '../../common/config.js';
 import type {
-  Attr, BlockFault, BlockRow, ClusterInfo, CommitRequest, DirEntry, FaultCount, FileLayout, Ino, IntegrityReport, MetaStore, Owner,
+  Attr, BlockFault, BlockRow, ClusterInfo, CommitRequest, CommitResult, DirEntry, FaultCount, FileLayout, Ino, IntegrityReport, MetaStore, Owner,
   QueuedFault, ServerInfo, StatFs,
 } from '../api.js';
 import * as cluster from './cluster.js';
@@ -79,7 +79,7 @@ export class SqliteStore implements MetaStore {
     const attr = nsRead.lookup(this.ctx, a.path);
     return { attr, layout: attr.type === 'file' ? layout.getLayout(this.ctx, attr.ino, this.blockSizeBytes()) : null };
   }
-  async commit(a: CommitRequest): Promise<Attr> { return layout.commit(this.ctx, a, this.blockSizeBytes()); }
+  async commit(a: CommitRequest): Promise<CommitResult> { return layout.commit(this.ctx, a, this.blockSizeBytes()); }
   async reserveBlocks(a: { hashes: string[] }): Promise<void> { layout.reserveBlocks(this.ctx, a.hashes, this.ctx.nowMs()); }
   async reportFaults(a: { faults: BlockFault[] }): Promise<void> { cluster.reportFaults(this.ctx, a.faults, this.ctx.nowMs()); }
 
