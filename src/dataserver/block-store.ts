@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { close, closeSync, existsSync, fstatSync, mkdirSync, open as openCb, openSync, read, renameSync, write } from 'node:fs';
+import { close, closeSync, existsSync, fstatSync, mkdirSync, open as openCb, openSync, read, renameSync, write, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { lstat, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -46,6 +46,8 @@ export interface DiskBlockStoreOptions {
   maxBlockSizeBytes: number;
 }
 
+/** Synced blocks up to this size are written with write(2) on the event loop (see put). */
+const SMALL_WRITE_BYTES = 64 * 1024;
 /** Parallel fsyncs let the file system batch journal commits; more than this gains nothing. */
 const FSYNC_CONCURRENCY = 16;
 /** Parallel stats while indexing at startup. */
@@ -138,7 +140,9 @@ export class DiskBlockStore implements BlockStore {
     let fd: number | null = null;
     try {
       fd = opts.sync ? openSync(tmpPath, 'wx', FILE_MODE) : await openAsync(tmpPath, 'wx', FILE_MODE);
-      await writeAll(fd, bytes);
+      // A small synced block is copied into the page cache in microseconds: not worth a thread-pool trip either.
+      if (opts.sync && bytes.length <= SMALL_WRITE_BYTES) writeAllSync(fd, bytes);
+      else await writeAll(fd, bytes);
       if (!opts.sync) {
         closeSync(fd);
         fd = null;
@@ -152,16 +156,17 @@ export class DiskBlockStore implements BlockStore {
         this.unsynced.add(hash);
         if (fd !== null) {
           // Synced through the descriptor still open after the rename (one open less than sync()),
-          // then the directories, all under the block's lock as in sync().
-          await fsyncFd(fd);
-          await this.syncDirsOf([hash]);
+          // with the directories, all under the block's lock as in sync(). Both fsyncs start after
+          // the rename and finish before the answer, so their order does not matter; overlapped,
+          // one journal commit usually covers both.
+          await Promise.all([fsyncFd(fd), this.syncDirsOf([hash])]);
           this.unsynced.delete(hash);
         }
       });
     } catch (err) {
       throw mapDiskFull(err, `storing block ${hash}`);
     } finally {
-      if (fd !== null) closeQuietly(fd);
+      if (fd !== null) closeQuietly(fd, opts.sync === true);
       if (!placed) await unlink(tmpPath).catch(() => undefined);
     }
   }
@@ -186,16 +191,19 @@ export class DiskBlockStore implements BlockStore {
     const present = new Set<string>();
     await this.locks.runAll(valid, async () => {
       // Locks held until the directories are synced too, so no put can swap an unsynced file under a name we call durable.
-      await mapLimit(valid, FSYNC_CONCURRENCY, async (h) => {
-        try {
-          await fsyncPath(this.pathOf(h));
-          present.add(h);
-        } catch (err) {
-          if (errnoOf(err) !== 'ENOENT') throw mapDiskFull(err, `syncing block ${h}`);
-          this.forget(h);
-        }
-      });
-      await this.syncDirsOf([...present]);
+      // The directories alongside the files (see put): a missing block's directory synced for nothing is harmless.
+      await Promise.all([
+        mapLimit(valid, FSYNC_CONCURRENCY, async (h) => {
+          try {
+            await fsyncPath(this.pathOf(h));
+            present.add(h);
+          } catch (err) {
+            if (errnoOf(err) !== 'ENOENT') throw mapDiskFull(err, `syncing block ${h}`);
+            this.forget(h);
+          }
+        }),
+        this.syncDirsOf(valid, true),
+      ]);
       for (const h of present) this.unsynced.delete(h);
     });
     return { durable: names.filter((h) => present.has(h)), missing: names.filter((h) => !present.has(h)) };
@@ -294,10 +302,17 @@ export class DiskBlockStore implements BlockStore {
   }
 
   /** fsyncs the directories holding these blocks that changed since their last fsync. */
-  private async syncDirsOf(hashes: readonly string[]): Promise<void> {
+  /** missingOk: some of the blocks may not be here (sync() asks for them all), so neither may their directories. */
+  private async syncDirsOf(hashes: readonly string[], missingOk = false): Promise<void> {
     const dirs = new Set<string>();
     for (const h of hashes) for (const d of this.dirsHolding(dirname(this.pathOf(h)))) dirs.add(d);
-    await mapLimit([...dirs].filter((d) => this.dirSync.needsSync(d)), FSYNC_CONCURRENCY, (d) => this.dirSync.sync(d));
+    await mapLimit([...dirs].filter((d) => this.dirSync.needsSync(d)), FSYNC_CONCURRENCY, async (d) => {
+      try {
+        await this.dirSync.sync(d);
+      } catch (err) {
+        if (!missingOk || errnoOf(err) !== 'ENOENT') throw err;
+      }
+    });
   }
 
   /** A fan-out leaf directory and every ancestor whose entries lead to it, up to DIR. */
@@ -373,8 +388,17 @@ function writeAll(fd: number, buf: Buffer): Promise<void> {
   });
 }
 
-function closeQuietly(fd: number): void {
-  close(fd, () => undefined);
+function writeAllSync(fd: number, buf: Buffer): void {
+  for (let done = 0; done < buf.length;) done += writeSync(fd, buf, done, buf.length - done, done);
+}
+
+function closeQuietly(fd: number, now: boolean): void {
+  if (!now) return close(fd, () => undefined);
+  try {
+    closeSync(fd);
+  } catch {
+    // Nothing to do: the block's fate was decided by the fsync before.
+  }
 }
 
 async function sameFile(path: string, ident: { dev: number; ino: number }): Promise<boolean> {
