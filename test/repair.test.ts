@@ -163,6 +163,13 @@ test('garbage collection deletes unreferenced and leaked blocks, never a block a
     }
     const gc = (await adminStatus(c.metaUrl, c.secret)).gc;
     assert.ok(gc.deletedBlocks >= yBlocks.length && gc.orphansDeleted >= 1, JSON.stringify(gc));
+    // Y's blocks were collected for good. Written again, each upload made alongside its reservation
+    // is redone once the reservation reports the finished deletion.
+    const before = client.mediator.stats.reuploads;
+    await writeWhole(client, '/y2', y);
+    assert.ok(client.mediator.stats.reuploads - before >= yBlocks.length, `re-uploaded: ${client.mediator.stats.reuploads - before}`);
+    assert.equal(sha(await readWhole(client, '/y2')), sha(y));
+    for (const h of yBlocks) for (const k of [1, 2, 3]) assert.ok(storedBlocks(c.dataDir(k)).includes(h), `block ${h.slice(0, 8)} back on server ${k}`);
   });
 });
 

@@ -1,15 +1,15 @@
 // Group commit for small RPCs: calls made while one batch is on the wire ride together in the next,
 // so a writer with many blocks in flight pays about one round trip per batch, not one per block.
 
-export class Coalescer<T> {
-  private pending: Array<{ item: T; resolve: () => void; reject: (err: unknown) => void }> = [];
+export class Coalescer<T, R = void> {
+  private pending: Array<{ item: T; resolve: (r: R) => void; reject: (err: unknown) => void }> = [];
   private running = false;
 
-  constructor(private readonly send: (items: T[]) => Promise<void>, private readonly maxBatch = 1024) {}
+  constructor(private readonly send: (items: T[]) => Promise<R>, private readonly maxBatch = 1024) {}
 
-  /** Resolves once a batch holding `item` was sent successfully; rejects with that batch's error. */
-  add(item: T): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  /** Resolves with the answer to the batch holding `item` once it was sent; rejects with that batch's error. */
+  add(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
       this.pending.push({ item, resolve, reject });
       if (!this.running) void this.drain();
     });
@@ -21,8 +21,8 @@ export class Coalescer<T> {
       while (this.pending.length) {
         const batch = this.pending.splice(0, this.maxBatch);
         try {
-          await this.send(batch.map((p) => p.item));
-          for (const p of batch) p.resolve();
+          const r = await this.send(batch.map((p) => p.item));
+          for (const p of batch) p.resolve(r);
         } catch (err) {
           for (const p of batch) p.reject(err);
         }

@@ -4,7 +4,8 @@
 import type { ClusterConfig } from '../common/config.js';
 import type { Logger } from '../common/log.js';
 import { blockName } from '../common/hash.js';
-import type { BlockFault } from '../meta/api.js';
+import type { BlockFault, ReserveResult } from '../meta/api.js';
+import { FsError } from '../common/errors.js';
 import { Coalescer } from './coalescer.js';
 import { DataClient, DataServerError, quorumError } from './data-client.js';
 
@@ -14,8 +15,8 @@ export interface MediatorOptions {
   servers: DataClient[];
   /** Where missing/corrupt copies are reported (the metadata server's repair queue). */
   reportFaults: (faults: BlockFault[]) => Promise<void>;
-  /** Protects blocks from garbage collection before they are uploaded and committed. */
-  reserveBlocks: (hashes: string[]) => Promise<void>;
+  /** Protects blocks from garbage collection until they are committed (see ReserveResult). */
+  reserveBlocks: (hashes: string[]) => Promise<ReserveResult>;
   /** How long a write waits for Qw servers before it fails with EIO. */
   writeWaitMs: number;
   /** Pause between retries of servers that missed a block. */
@@ -39,16 +40,21 @@ const FAILURE_MEMORY_MS = 5_000;
 export class Mediator {
   readonly config: ClusterConfig;
   private readonly lastFailureMs = new Map<number, number>();
-  private readonly reservations: Coalescer<string>;
+  private readonly reservations: Coalescer<string, ReserveResult>;
+  /** Blocks uploaded a second time because their reservation met a finished deletion (tests read it). */
+  readonly stats = { reuploads: 0 };
 
   constructor(readonly opts: MediatorOptions) {
     this.config = opts.config;
     this.reservations = new Coalescer((hashes) => opts.reserveBlocks(hashes));
   }
 
-  /** Protects a block from garbage collection before it is uploaded; concurrent calls share one RPC. */
-  reserve(hash: string): Promise<void> {
-    return this.reservations.add(hash);
+  /**
+   * Protects a block from garbage collection; concurrent calls share one RPC. True when an upload
+   * of it made meanwhile must be redone (ReserveResult).
+   */
+  async reserve(hash: string): Promise<boolean> {
+    return (await this.reservations.add(hash)).reupload.includes(hash);
   }
 
   get servers(): DataClient[] {
@@ -241,7 +247,12 @@ export class WriteSession {
     const hashes = [...this.blocks.keys()];
     try {
       for (let i = 0; i < hashes.length && !this.failure; i += RESERVATION_REFRESH_BATCH) {
-        await this.m.opts.reserveBlocks(hashes.slice(i, i + RESERVATION_REFRESH_BATCH));
+        const r = await this.m.opts.reserveBlocks(hashes.slice(i, i + RESERVATION_REFRESH_BATCH));
+        // Collected although reserved (a writer stalled past the grace period): its copies may be
+        // gone, so the write must not commit it.
+        if (r.reupload.length > 0) {
+          this.fail(new FsError('EAGAIN', `block ${r.reupload[0]!.slice(0, 12)} was garbage-collected during this write; write the data again`));
+        }
       }
     } catch (err) {
       // EAGAIN: a block was already being collected; anything else: the next round tries again.
@@ -250,14 +261,35 @@ export class WriteSession {
     }
   }
 
+  /**
+   * Reserves and uploads at once: the reservation's round trip is off the path of every small
+   * write. Its answer says when a garbage collection that finished just before it may have deleted
+   * what was uploaded meanwhile; the block is then uploaded again, now under the reservation.
+   */
   private async upload(b: PendingBlock, syncNow: boolean): Promise<void> {
-    const bytes = b.bytes!;
+    const reserved = this.m.reserve(b.hash);
+    const first = this.putEverywhere(b, syncNow);
+    let again: boolean;
     try {
-      await this.m.reserve(b.hash);
+      again = await reserved;
     } catch (err) {
+      await first;
       this.fail(err as Error);
       return;
     }
+    await first;
+    if (again) {
+      this.m.stats.reuploads++;
+      b.stored.clear();
+      b.durable.clear();
+      await this.putEverywhere(b, syncNow);
+    }
+    this.unsynced.push(b);
+    if (this.unsynced.length >= this.m.opts.syncBatchBlocks) void this.scheduleSync();
+  }
+
+  private async putEverywhere(b: PendingBlock, syncNow: boolean): Promise<void> {
+    const bytes = b.bytes!;
     await Promise.all(this.m.servers.map(async (s) => {
       try {
         await s.putBlock(b.hash, bytes, syncNow);
@@ -268,8 +300,6 @@ export class WriteSession {
         if (err instanceof DataServerError && err.failure === 'unreachable') this.m.noteFailure(s.index);
       }
     }));
-    this.unsynced.push(b);
-    if (this.unsynced.length >= this.m.opts.syncBatchBlocks) void this.scheduleSync();
   }
 
   /** Queues a sync round for the blocks uploaded so far; rounds run one after another. */

@@ -87,6 +87,18 @@ export interface CommitRequest {
   expectVersion?: number;
 }
 
+/**
+ * Blocks whose garbage collection had finished when the reservation was made. A writer that
+ * uploaded them while the reservation was on its way may have lost a copy to a deletion that landed
+ * after its upload: it uploads them again (the deletion is over, and the reservation now holds).
+ * Nothing else can hit an upload made alongside its reservation: deletes are only sent from a
+ * state the reservation either refuses (EAGAIN, then waits for the deletion and ends here) or
+ * cancels before any is sent (src/meta/sqlite/gc.ts).
+ */
+export interface ReserveResult {
+  reupload: string[];
+}
+
 /** A commit's answer: the file's attributes, and the layout version the commit created. */
 export interface CommitResult extends Attr {
   version: number;
@@ -131,8 +143,11 @@ export interface MetaApi {
   openPath(args: { path: string }): Promise<{ attr: Attr; layout: FileLayout | null }>;
   /** Atomically replaces a file's size and block list, adjusting block reference counts. */
   commit(args: CommitRequest): Promise<CommitResult>;
-  /** Marks blocks as about to be referenced, so garbage collection leaves them alone for its grace period. */
-  reserveBlocks(args: { hashes: string[] }): Promise<void>;
+  /**
+   * Marks blocks as about to be referenced, so garbage collection leaves them alone for its grace
+   * period. May run alongside the blocks' upload: see ReserveResult.
+   */
+  reserveBlocks(args: { hashes: string[] }): Promise<ReserveResult>;
   /** Copies found missing or corrupt, or missed by a write; they go to the repair queue. */
   reportFaults(args: { faults: BlockFault[] }): Promise<void>;
   /** Makes every namespace change made so far durable (fsync of a directory maps to it). */

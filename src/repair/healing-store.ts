@@ -3,7 +3,7 @@
 // block whose deletion is in flight waits for that deletion to finish and tries again, so the
 // writer's upload lands after the deletes (see src/meta/sqlite/gc.ts).
 import { FsError } from '../common/errors.js';
-import type { BlockFault, MetaStore } from '../meta/api.js';
+import type { BlockFault, MetaStore, ReserveResult } from '../meta/api.js';
 
 /**
  * Deleting one block is one DELETE per server, sent in parallel with a 10 s timeout each; the wait
@@ -21,14 +21,15 @@ export function withHealing(store: MetaStore, hooks: HealingHooks): MetaStore {
     await store.reportFaults(a);
     if (a.faults.length > 0) hooks.faultsReported();
   };
-  const reserveBlocks = async (a: { hashes: string[] }): Promise<void> => {
+  const reserveBlocks = async (a: { hashes: string[] }): Promise<ReserveResult> => {
     try {
-      await store.reserveBlocks(a);
+      return await store.reserveBlocks(a);
     } catch (err) {
       if (!(err instanceof FsError && err.code === 'EAGAIN')) throw err;
       await hooks.waitDeleted(a.hashes, RESERVE_WAIT_MS);
       // Still EAGAIN (a deletion left by a crash, not yet resumed): the client sees it and may retry.
-      await store.reserveBlocks(a);
+      // Otherwise the deletions finished and left tombstones: the answer lists those blocks.
+      return await store.reserveBlocks(a);
     }
   };
   return new Proxy(store, {

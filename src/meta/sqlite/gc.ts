@@ -15,6 +15,9 @@
 //   but a tombstone (the block was collected after the writer's reservation, e.g. a writer slower
 //   than the grace period), fails with EAGAIN: the uploaded bytes may be gone, so the file must not
 //   point at them. reserveBlocks removes the tombstone: a fresh reservation precedes a fresh upload.
+// - A writer may upload while its reservation is on the wire. States 0 and 1 cannot have sent a
+//   delete and state 2 is refused, so the one case that can hit such an upload is a deletion that
+//   finished before the reservation: the tombstone says so, and the writer uploads again.
 import { FsError } from '../../common/errors.js';
 import { checkHash, hashToBuf } from './rows.js';
 import type { SqlContext } from './sql-context.js';
@@ -24,11 +27,14 @@ const HOLE_HEX = '0'.repeat(64);
 /** Orphans returned per inventory scan; the rest wait for the next scan. */
 const MAX_DUE_ORPHANS = 10_000;
 
-/** Called inside reserveBlocks' transaction, before the row is touched. */
-export function guardReserve(ctx: SqlContext, hash: string): void {
+/**
+ * Called inside reserveBlocks' transaction, before the row is touched. True when the block's
+ * deletion had finished (a tombstone): an upload made alongside this reservation must be redone.
+ */
+export function guardReserve(ctx: SqlContext, hash: string): boolean {
   const row = ctx.stmt('SELECT deleting FROM blocks WHERE hash = ?').get(hashToBuf(hash)) as { deleting: number } | undefined;
   if (row?.deleting === 2) throw new FsError('EAGAIN', `block ${hash.slice(0, 12)} is being garbage-collected; retry once the deletion finished`);
-  ctx.stmt('DELETE FROM gc_tombstones WHERE hash = ?').run(hashToBuf(hash));
+  return ctx.stmt('DELETE FROM gc_tombstones WHERE hash = ?').run(hashToBuf(hash)).changes > 0;
 }
 
 /** Called inside commit's transaction for every block whose reference count goes up. */

@@ -1,6 +1,6 @@
 // File layouts: reading a file's block list, committing a new one, reserving blocks before upload.
 import { FsError } from '../../common/errors.js';
-import type { Attr, CommitRequest, CommitResult, FileLayout, FileType, Ino } from '../api.js';
+import type { Attr, CommitRequest, CommitResult, ReserveResult, FileLayout, FileType, Ino } from '../api.js';
 import { guardCommit, guardReserve } from './gc.js';
 import { applyRefDeltas, countBlob } from './refs.js';
 import { getAttr } from './resolve.js';
@@ -80,21 +80,23 @@ export function commit(ctx: SqlContext, req: CommitRequest, blockSizeBytes: numb
  * A block marked for deletion but not yet being deleted is saved (the mark is cleared); one whose
  * deletes are in flight is refused with EAGAIN (see src/meta/sqlite/gc.ts).
  */
-export function reserveBlocks(ctx: SqlContext, hashes: string[], nowMs: number): void {
+export function reserveBlocks(ctx: SqlContext, hashes: string[], nowMs: number): ReserveResult {
   for (const h of hashes) checkHash(h);
   // Not fsync'd: every writer reserves before its upload, and this saves one disk flush on the path
   // of every small write. Losing a reservation to a power loss is safe: the writer's commit (fully
   // synced, after its upload) still finds the block unreferenced-but-present (state 0/1: the commit
   // claims it), or mid-deletion / tombstoned (EAGAIN), or without any row (a fresh orphan, which GC
   // only touches after the grace period): never a row that hides a deletion (see gc.ts).
+  const reupload: string[] = [];
   ctx.txUnsynced(() => {
     const up = ctx.stmt(
       `INSERT INTO blocks (hash, refs, size, touched_ms) VALUES (?, 0, NULL, ?)
        ON CONFLICT(hash) DO UPDATE SET touched_ms = excluded.touched_ms, deleting = 0`,
     );
     for (const h of hashes) {
-      guardReserve(ctx, h);
+      if (guardReserve(ctx, h)) reupload.push(h);
       up.run(hashToBuf(h), nowMs);
     }
   });
+  return { reupload };
 }

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { FsError } from '../../common/errors.js';
 import type { ClusterConfig } from '../../common/config.js';
 import type {
-  Attr, BlockFault, BlockRow, ClusterInfo, CommitRequest, CommitResult, DirEntry, FaultCount, FileLayout, Ino, IntegrityReport, MetaStore, Owner,
+  Attr, BlockFault, BlockRow, ClusterInfo, CommitRequest, CommitResult, DirEntry, ReserveResult, FaultCount, FileLayout, Ino, IntegrityReport, MetaStore, Owner,
   QueuedFault, ServerInfo, StatFs,
 } from '../api.js';
 import * as cluster from './cluster.js';
@@ -80,7 +80,7 @@ export class SqliteStore implements MetaStore {
     return { attr, layout: attr.type === 'file' ? layout.getLayout(this.ctx, attr.ino, this.blockSizeBytes()) : null };
   }
   async commit(a: CommitRequest): Promise<CommitResult> { return layout.commit(this.ctx, a, this.blockSizeBytes()); }
-  async reserveBlocks(a: { hashes: string[] }): Promise<void> { layout.reserveBlocks(this.ctx, a.hashes, this.ctx.nowMs()); }
+  async reserveBlocks(a: { hashes: string[] }): Promise<ReserveResult> { return layout.reserveBlocks(this.ctx, a.hashes, this.ctx.nowMs()); }
   async reportFaults(a: { faults: BlockFault[] }): Promise<void> { cluster.reportFaults(this.ctx, a.faults, this.ctx.nowMs()); }
 
   async format(a: { config: ClusterConfig }): Promise<void> { this.config = cluster.format(this.ctx, a.config); }
