@@ -1,9 +1,15 @@
 // The quorumfs CLI as a user runs it: bad configs refused with one line and nothing created; a
-// local cluster brought up detached, used with the file commands, inspected and brought down.
+// local cluster brought up detached, used with the file commands, inspected and brought down, and
+// its servers' Unix sockets.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { request } from 'node:http';
+import { connectFromOptions } from '../src/client/connect.js';
+import { paths, requireClusterState } from '../src/cluster/state.js';
+import { readWhole, writeWhole } from './helpers/files.js';
 import { tempDir, qfs } from './helpers/procs.js';
 
 
@@ -91,4 +97,37 @@ test('up --detach, file commands, status, down, and resume with the same data', 
   assert.equal(qfs(['rm', '-r', '/docs', ...d]).code, 0);
   assert.equal(qfs(['ls', '/', ...d]).stdout, '');
   assert.equal(qfs(['down', ...d]).code, 0);
+});
+
+test('a local cluster also answers on owner-only Unix sockets, which clients given its directory use', async () => {
+  const dir = join(tempDir(), 'c');
+  dirs.push(dir);
+  assert.equal(qfs(['up', '--dir', dir, '--detach', '--replicas', '3']).code, 0);
+  const state = requireClusterState(dir);
+  const socks = [paths.metaSocket(dir), ...[1, 2, 3].map((k) => paths.dataSocket(dir, k))];
+  for (const s of socks) {
+    assert.ok(statSync(s).isSocket(), `${s} is a socket`);
+    assert.equal(statSync(s).mode & 0o777, 0o600, `${s} is private`);
+  }
+  // The socket is a transport, not a way around the cluster secret.
+  const status = await new Promise<number>((resolve, reject) => {
+    request({ socketPath: paths.dataSocket(dir, 1), path: '/v1/health' }, (res) => { res.resume(); resolve(res.statusCode ?? 0); })
+      .on('error', reject).end();
+  });
+  assert.equal(status, 401);
+
+  const c = await connectFromOptions({ dir });
+  try {
+    await writeWhole(c, '/s', Buffer.from('over a socket'));
+    assert.equal((await readWhole(c, '/s')).toString(), 'over a socket');
+    // Keep-alive connections to the servers' TCP ports would show here had the client used TCP.
+    const ports = [state.metaPort, ...state.dataPorts].map(String);
+    const tcp = execFileSync('ss', ['-tnpH', 'state', 'established'], { encoding: 'utf8' }).split('\n')
+      .filter((l) => l.includes(`pid=${process.pid},`) && ports.some((p) => l.includes(`:${p} `)));
+    assert.deepEqual(tcp, [], 'no TCP connection to the cluster');
+  } finally {
+    await c.close();
+  }
+  assert.equal(qfs(['down', '--dir', dir]).code, 0);
+  for (const s of socks) assert.equal(existsSync(s), false, `${s} removed by a clean stop`);
 });

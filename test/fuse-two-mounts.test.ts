@@ -34,12 +34,20 @@ test('a file closed on one mount is seen whole by an open on the other, both dir
     const [writer, reader] = i % 2 === 0 ? [a, b] : [b, a];
     const data = randomBytes(sizes[i]!);
     await fs.writeFile(join(writer.mountpoint, name), data);
+    // Writing nothing is the README's one exception ("Guarantees and limits"): the truncation is
+    // committed at the last descriptor's RELEASE, just after close(2) returned. Allowed a moment.
+    if (data.length === 0) await waitForSize(join(reader.mountpoint, name), 0, 2_000);
     const got = await fs.readFile(join(reader.mountpoint, name));
     assert.equal(got.length, data.length, `round ${i}: size seen on the other mount`);
     assert.ok(got.equals(data), `round ${i}: content seen on the other mount`);
     assert.equal((await fs.stat(join(reader.mountpoint, name))).size, data.length);
   }
 });
+
+async function waitForSize(path: string, size: number, withinMs: number): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while ((await fs.stat(path)).size !== size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+}
 
 test('a reader that opened before the writer closed keeps a consistent version', async () => {
   const p = 'versions.txt';

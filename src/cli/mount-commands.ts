@@ -74,8 +74,8 @@ async function runForeground(mountpoint: string, o: MountFlags): Promise<void> {
   lifecycle.longRunning = true;
   const attrTimeoutS = parseSeconds('--attr-timeout', o.attrTimeout);
   const logger = createLogger('mount');
-  const { metaUrl, secret } = resolveEndpoint(o);
-  const client = await connectClient({ metaUrl, secret, logger, cacheMetadata: true });
+  const endpoint = resolveEndpoint(o);
+  const client = await connectClient({ ...endpoint, logger, cacheMetadata: true });
   let m;
   try {
     m = await mountFs(client, mountpoint, logger, {
@@ -84,7 +84,7 @@ async function runForeground(mountpoint: string, o: MountFlags): Promise<void> {
       allowOther: !!o.allowOther,
       // Unset: QUORUMFS_FUSE_BINDING, else the default (see mount.ts).
       binding: o.binding !== undefined ? parseBindingName(o.binding) : undefined,
-      capacity: healthCapacityProbe(client, secret, logger),
+      capacity: healthCapacityProbe(client, endpoint.secret, logger),
     });
   } catch (err) {
     await client.close().catch(() => undefined);

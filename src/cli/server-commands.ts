@@ -1,7 +1,9 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parseIntArg, parseSizeArg, DEFAULT_CONFIG } from '../common/config.js';
 import { readSecretFile } from '../common/auth.js';
 import { parseListen } from '../common/http-server.js';
+import { socketPathFits } from '../common/local-socket.js';
 import { createLogger } from '../common/log.js';
 import { lifecycle } from './lifecycle.js';
 import { DEFAULT_NAMESPACE_SYNC_DELAY_MS } from '../meta/sqlite/sql-context.js';
@@ -29,8 +31,10 @@ export function registerServerCommands(program: Command): void {
     .option('--meta <url>', 'metadata server URL (e.g. http://127.0.0.1:9100): send heartbeats and report faults found')
     .option('--scrub-rate-mb-per-s <r>', 'background re-hashing of stored blocks, MB/s (0 disables)', SCRUB_RATE_DEFAULT_MB_PER_S)
     .option('--scrub-interval-ms <ms>', 'pause between scrub passes', SCRUB_INTERVAL_DEFAULT_MS)
+    .option('--socket <path>', 'also listen on this Unix socket, for clients on this machine')
     .action(async (o: {
       dir: string; listen: string; secretFile: string; blockSize: string; index: string; meta?: string; scrubRateMbPerS: string; scrubIntervalMs: string;
+      socket?: string;
     }) => {
       const listen = parseListen(o.listen);
       const index = parseIntArg('--index', o.index);
@@ -51,6 +55,7 @@ export function registerServerCommands(program: Command): void {
         metaUrl: o.meta,
         scrubRateMbPerS,
         scrubIntervalMs,
+        socketPath: checkSocketArg(o.socket),
       });
     });
 
@@ -65,9 +70,10 @@ export function registerServerCommands(program: Command): void {
     .option('--down-after-ms <ms>', 'a data server silent this long is down', '5000')
     .option('--gc-grace-ms <ms>', 'unreferenced blocks are deleted from the data servers after this long', '600000')
     .option('--namespace-sync-ms <ms>', 'namespace changes are fsync\'d in groups within this long (file data never waits; 0: fsync each)', String(DEFAULT_NAMESPACE_SYNC_DELAY_MS))
+    .option('--socket <path>', 'also listen on this Unix socket, for clients on this machine')
     .action(async (o: {
       meta: string; listen: string; secretFile: string; repairConcurrency: string; repairRateMbPerS: string; downAfterMs: string; gcGraceMs: string;
-      namespaceSyncMs: string;
+      namespaceSyncMs: string; socket?: string;
     }) => {
       const listen = parseListen(o.listen);
       const repairConcurrency = parseIntArg('--repair-concurrency', o.repairConcurrency);
@@ -88,7 +94,15 @@ export function registerServerCommands(program: Command): void {
         secret: readSecretFile(o.secretFile),
         logger: createLogger('meta-server'),
         namespaceSyncMs,
+        socketPath: checkSocketArg(o.socket),
         ...healing,
       });
     });
+}
+
+function checkSocketArg(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  const abs = resolve(path);
+  if (!socketPathFits(abs)) throw new Error(`--socket path is too long for a Unix socket (at most 100 bytes): ${abs}`);
+  return abs;
 }

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { readSecretFile } from '../common/auth.js';
 import { validateConfig } from '../common/config.js';
 import { silentLogger, type Logger } from '../common/log.js';
-import { paths, requireClusterState, metaUrlOf, DEFAULT_CLUSTER_DIR } from '../cluster/state.js';
+import { paths, requireClusterState, metaUrlOf, localSockets, DEFAULT_CLUSTER_DIR } from '../cluster/state.js';
 import { DataClient } from './data-client.js';
 import { MetaClient } from './meta-client.js';
 import { CachingMeta } from './meta-cache.js';
@@ -31,6 +31,8 @@ export interface ConnectOptions {
    * long-lived client such as a mount. QUORUMFS_META_CACHE=0 turns it off.
    */
   cacheMetadata?: boolean;
+  /** Unix sockets of servers on this machine, by the URL they also answer on (cluster/state.ts localSockets). */
+  sockets?: ReadonlyMap<string, string>;
 }
 
 export const DEFAULT_WRITE_WAIT_MS = 10_000;
@@ -50,7 +52,8 @@ function envInt(name: string): number | undefined {
 export async function connectClient(opts: ConnectOptions): Promise<QuorumFsClient> {
   const logger = opts.logger ?? silentLogger();
   const caching = (opts.cacheMetadata ?? false) && process.env.QUORUMFS_META_CACHE !== '0';
-  const metaClient = new MetaClient({ url: opts.metaUrl, secret: opts.secret, clientId: caching ? randomUUID() : undefined });
+  const sockets = process.env.QUORUMFS_LOCAL_SOCKETS === '0' ? new Map<string, string>() : (opts.sockets ?? new Map<string, string>());
+  const metaClient = new MetaClient({ url: opts.metaUrl, secret: opts.secret, clientId: caching ? randomUUID() : undefined, socketPath: sockets.get(opts.metaUrl) });
   let cluster;
   try {
     cluster = await metaClient.api.getCluster({});
@@ -63,7 +66,7 @@ export async function connectClient(opts: ConnectOptions): Promise<QuorumFsClien
   const servers = cluster.servers
     .slice()
     .sort((a, b) => a.index - b.index)
-    .map((s) => new DataClient({ index: s.index, url: s.url, secret: opts.secret, requestTimeoutMs, connectTimeoutMs: 2_000, connections: 8 }));
+    .map((s) => new DataClient({ index: s.index, url: s.url, secret: opts.secret, requestTimeoutMs, connectTimeoutMs: 2_000, connections: 8, socketPath: sockets.get(s.url) }));
   const mediator = new Mediator({
     config,
     servers,
@@ -91,11 +94,17 @@ export async function connectClient(opts: ConnectOptions): Promise<QuorumFsClien
 
 /** Resolves `--dir DIR` (a local cluster) or `--meta URL --secret-file FILE` into a connected client. */
 export async function connectFromOptions(o: { dir?: string; meta?: string; secretFile?: string; logger?: Logger }): Promise<QuorumFsClient> {
-  const { metaUrl, secret } = resolveEndpoint(o);
-  return connectClient({ metaUrl, secret, logger: o.logger });
+  return connectClient({ ...resolveEndpoint(o), logger: o.logger });
 }
 
-export function resolveEndpoint(o: { dir?: string; meta?: string; secretFile?: string }): { metaUrl: string; secret: string } {
+/** Where a client connects; `sockets` only for a local cluster given by its directory. */
+export interface Endpoint {
+  metaUrl: string;
+  secret: string;
+  sockets?: ReadonlyMap<string, string>;
+}
+
+export function resolveEndpoint(o: { dir?: string; meta?: string; secretFile?: string }): Endpoint {
   if (o.meta) {
     if (!o.secretFile) throw new Error('--meta needs --secret-file FILE with the cluster secret');
     if (!/^https?:\/\/[^/]+\/?$/.test(o.meta)) throw new Error(`--meta must be the metadata server's URL, e.g. http://127.0.0.1:9100, got "${o.meta}"`);
@@ -103,5 +112,5 @@ export function resolveEndpoint(o: { dir?: string; meta?: string; secretFile?: s
   }
   const dir = resolve(o.dir ?? DEFAULT_CLUSTER_DIR);
   const state = requireClusterState(dir);
-  return { metaUrl: metaUrlOf(state), secret: readSecretFile(o.secretFile ?? paths.secret(dir)) };
+  return { metaUrl: metaUrlOf(state), secret: readSecretFile(o.secretFile ?? paths.secret(dir)), sockets: localSockets(dir, state) };
 }

@@ -13,6 +13,8 @@ export interface DataClientOptions {
   requestTimeoutMs: number;
   connectTimeoutMs: number;
   connections: number;
+  /** The server's Unix socket, when it is on this machine (src/common/local-socket.ts). */
+  socketPath?: string;
 }
 
 /** Why a copy did not count: the copy itself is bad, or the server could not be asked. */
@@ -41,6 +43,7 @@ export class DataClient {
       headersTimeout: opts.requestTimeoutMs,
       bodyTimeout: opts.requestTimeoutMs,
       keepAliveTimeout: 60_000,
+      ...(opts.socketPath ? { socketPath: opts.socketPath } : {}),
     });
   }
 

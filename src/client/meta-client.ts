@@ -15,6 +15,8 @@ export interface MetaClientOptions {
   connections?: number;
   /** Names this client to the server's change feed (a caching client); its own changes do not wait for it. */
   clientId?: string;
+  /** The server's Unix socket, when it is on this machine (src/common/local-socket.ts). */
+  socketPath?: string;
 }
 
 /** An answer with the change sequence number it is at least as new as (see src/meta/change-feed.ts). */
@@ -42,6 +44,7 @@ export class MetaClient {
       headersTimeout: timeout,
       bodyTimeout: timeout,
       keepAliveTimeout: 60_000,
+      ...(opts.socketPath ? { socketPath: opts.socketPath } : {}),
     });
     const api: Record<string, (args: unknown) => Promise<unknown>> = {};
     for (const m of META_METHODS) api[m] = async (args: unknown) => (await this.call(m, args as never)).result;

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync, writeFileSync, existsSync, rmSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { socketPathFits } from '../common/local-socket.js';
 import { tunedEnv } from '../common/tuned-env.js';
 import type { ClusterState } from './state.js';
 import { paths } from './state.js';
@@ -29,7 +30,8 @@ function logFile(dir: string, ref: ServerRef): string {
 }
 
 export function serverArgs(dir: string, state: ClusterState, ref: ServerRef): string[] {
-  const common = ['--secret-file', paths.secret(dir)];
+  const socket = ref.kind === 'meta' ? paths.metaSocket(dir) : paths.dataSocket(dir, ref.index);
+  const common = ['--secret-file', paths.secret(dir), ...(socketPathFits(socket) ? ['--socket', socket] : [])];
   if (ref.kind === 'meta') {
     return ['meta-server', '--meta', `sqlite://${paths.metaDb(dir)}`, '--listen', `${state.host}:${state.metaPort}`, ...common];
   }
@@ -60,6 +62,7 @@ export function runningPid(dir: string, ref: ServerRef): number | null {
 export function startServer(dir: string, state: ClusterState, ref: ServerRef): number {
   const log = logFile(dir, ref);
   mkdirSync(dirname(log), { recursive: true });
+  mkdirSync(paths.runDir(dir), { recursive: true, mode: 0o700 });
   const fd = openSync(log, 'a');
   try {
     const child = spawn(process.execPath, [CLI_PATH, ...serverArgs(dir, state, ref)], {

@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync, renameSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { ClusterConfig } from '../common/config.js';
+import { socketPathFits } from '../common/local-socket.js';
 import { validateConfig } from '../common/config.js';
 
 export const DEFAULT_CLUSTER_DIR = '.quorumfs';
@@ -36,7 +37,26 @@ export const paths = {
   dataLog: (dir: string, index: number) => join(dir, `data-${index}`, 'server.log'),
   dataPid: (dir: string, index: number) => join(dir, `data-${index}`, 'pid'),
   supervisorPid: (dir: string) => join(dir, 'supervisor.pid'),
+  /** Unix sockets the servers also listen on, for clients on this machine (src/common/local-socket.ts). */
+  runDir: (dir: string) => join(dir, 'run'),
+  metaSocket: (dir: string) => join(dir, 'run', 'meta.sock'),
+  dataSocket: (dir: string, index: number) => join(dir, 'run', `data-${index}.sock`),
 };
+
+/**
+ * The sockets of a local cluster's servers that exist now, keyed by the URL each also answers on.
+ * A client given the cluster's directory uses them instead of TCP; a path too long for a socket
+ * (the servers then listen on TCP only) or a server not started with one is simply absent.
+ */
+export function localSockets(dir: string, state: ClusterState): Map<string, string> {
+  const out = new Map<string, string>();
+  const add = (url: string, path: string) => {
+    if (socketPathFits(path) && existsSync(path)) out.set(url, path);
+  };
+  add(metaUrlOf(state), paths.metaSocket(dir));
+  state.dataPorts.forEach((_, i) => add(dataUrlOf(state, i + 1), paths.dataSocket(dir, i + 1)));
+  return out;
+}
 
 export function metaUrlOf(state: ClusterState): string {
   return `http://${state.host}:${state.metaPort}`;

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { resolve } from 'node:path';
 import { MAX_BLOCK_SIZE_BYTES } from '../common/config.js';
+import { listenLocalSocket } from '../common/local-socket.js';
 import type { Logger } from '../common/log.js';
 import { DiskBlockStore } from './block-store.js';
 import { HeartbeatLoop } from './heartbeat.js';
@@ -26,6 +27,8 @@ export interface DataServerOptions {
   scrubRateMbPerS: number;
   /** Pause between scrub passes. */
   scrubIntervalMs: number;
+  /** Also answer on this Unix socket (clients on this machine; see src/common/local-socket.ts). */
+  socketPath?: string;
 }
 
 /** In-flight requests (a put between write and rename) get this long to finish on SIGTERM. */
@@ -53,6 +56,7 @@ export async function runDataServer(opts: DataServerOptions): Promise<void> {
     onCorrupt: link ? (hash) => link.reportFault(hash, 'corrupt') : undefined,
   });
   await listen(server, opts.host, opts.port);
+  const unix = opts.socketPath ? await listenLocalSocket(server, opts.socketPath) : null;
   const scrubber = opts.scrubRateMbPerS > 0
     ? new Scrubber({
       store, rateMbPerS: opts.scrubRateMbPerS, intervalMs: opts.scrubIntervalMs, logger,
@@ -66,12 +70,13 @@ export async function runDataServer(opts: DataServerOptions): Promise<void> {
     : null;
   heartbeat?.start();
   installShutdown(server, logger, () => {
+    unix?.close();
     scrubber?.stop();
     heartbeat?.stop();
   });
   const stats = await store.stats();
   logger.info({
-    host: opts.host, port: opts.port, id: identity.id, dir, blocks: stats.blocks, quarantined: stats.quarantined,
+    host: opts.host, port: opts.port, socket: opts.socketPath ?? null, id: identity.id, dir, blocks: stats.blocks, quarantined: stats.quarantined,
     meta: opts.metaUrl ?? null, scrubRateMbPerS: opts.scrubRateMbPerS,
   }, 'data server listening');
 }

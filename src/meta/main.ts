@@ -1,6 +1,8 @@
 // The metadata server process: opens the store named by the URL, serves HTTP, and closes the
 // store cleanly on SIGTERM/SIGINT (SQLite checkpoints the WAL on close).
+import { rmSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { listenLocalSocket } from '../common/local-socket.js';
 import type { Logger } from '../common/log.js';
 import { healingEndpoints } from '../repair/admin-endpoints.js';
 import { HealingEngine } from '../repair/engine.js';
@@ -21,6 +23,8 @@ export interface MetaServerOptions {
   gcGraceMs: number;
   /** Namespace changes are fsync'd in groups within this long (0: each one; see SqlContext.txNamespace). */
   namespaceSyncMs?: number;
+  /** Also answer on this Unix socket (clients on this machine; see src/common/local-socket.ts). */
+  socketPath?: string;
 }
 
 /** Longer than clients' idle pools hold connections, so the server is not the side that drops them. */
@@ -73,6 +77,9 @@ export async function runMetaServer(opts: MetaServerOptions): Promise<void> {
     });
     server.listen(opts.port, opts.host, () => resolve());
   });
+  const unix = opts.socketPath ? await listenLocalSocket(server, opts.socketPath) : null;
+  // A clean exit removes the socket (a crash leaves it to the next start, which replaces it).
+  if (unix) process.once('exit', () => rmSync(opts.socketPath!, { force: true }));
   engine.start();
-  log.info({ host: opts.host, port: opts.port, meta: opts.metaUrl, formatted: await store.isFormatted() }, 'meta server listening');
+  log.info({ host: opts.host, port: opts.port, socket: opts.socketPath ?? null, meta: opts.metaUrl, formatted: await store.isFormatted() }, 'meta server listening');
 }
