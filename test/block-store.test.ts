@@ -31,6 +31,18 @@ test('DiskBlockStore: layout is blocks/<2 hex>/<2 hex>/<hash>', async () => {
   assert.deepEqual(readdirSync(join(dir, 'tmp')), [], 'no temp file is left behind');
 });
 
+test('DiskBlockStore: the 256 first-level directories exist from open on; one removed behind its back is made again', async () => {
+  const dir = freshDir();
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES });
+  const l1 = readdirSync(join(dir, 'blocks'));
+  assert.equal(l1.length, 256);
+  assert.ok(l1.every((d) => /^[0-9a-f]{2}$/.test(d)));
+  const b = block(100);
+  rmSync(join(dir, 'blocks', b.hash.slice(0, 2)), { recursive: true });
+  await store.put(b.hash, b.bytes, { sync: true });
+  assert.deepEqual(await store.get(b.hash), b.bytes);
+});
+
 test('DiskBlockStore: a quarantined copy is kept under DIR/quarantine/<hash>.<timestamp>', async () => {
   const dir = freshDir();
   const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES });
