@@ -123,6 +123,27 @@ test('PUT ?sync=1, a 0-byte block and DELETE', async () => {
   assert.equal(verify.status, 404);
 });
 
+test('a DELETE that reaches the server after its deadline is refused, also one held up by a stopped server', async () => {
+  const b = block(2000);
+  assert.equal((await call(ds, 'PUT', `/v1/blocks/${b.hash}?sync=1`, { body: b.bytes })).status, 201);
+  const late = await call(ds, 'DELETE', `/v1/blocks/${b.hash}?before=${Date.now() - 1}`);
+  assert.equal(late.json().error.code, 'ETIMEDOUT');
+  assert.equal((await call(ds, 'DELETE', `/v1/blocks/${b.hash}?before=soon`)).status, 400);
+  // The garbage collector's case: its DELETE sits in a stopped server past the deadline, while the
+  // same bytes are stored again. When the server runs again, the old DELETE must not remove them.
+  process.kill(ds.child.pid!, 'SIGSTOP');
+  let held: Promise<Reply>;
+  try {
+    held = call(ds, 'DELETE', `/v1/blocks/${b.hash}?before=${Date.now() + 300}`);
+    await new Promise((r) => setTimeout(r, 600));
+  } finally {
+    process.kill(ds.child.pid!, 'SIGCONT');
+  }
+  assert.equal((await held).json().error.code, 'ETIMEDOUT');
+  assert.equal((await call(ds, 'GET', `/v1/blocks/${b.hash}`)).status, 200, 'the block is still there');
+  assert.deepEqual((await call(ds, 'DELETE', `/v1/blocks/${b.hash}?before=${Date.now() + 10_000}`)).json(), { deleted: true });
+});
+
 test('no secret or a wrong secret: 401 EACCES and nothing stored', async () => {
   const b = block(BLOCK_SIZE_BYTES);
   for (const auth of [null, 'Bearer ' + '0'.repeat(64), `Basic ${secret}`, `Bearer ${secret}x`]) {

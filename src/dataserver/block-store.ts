@@ -34,7 +34,8 @@ export interface BlockStore {
   /** Re-reads and re-hashes the copy on disk; resolves to its size in bytes. Same errors as get. */
   verify(hash: string): Promise<number>;
   /** Resolves to false if the block was not stored. */
-  delete(hash: string): Promise<boolean>;
+  /** beforeMs: refused with ETIMEDOUT when the block's lock is taken at or after this time (epoch ms). */
+  delete(hash: string, beforeMs?: number): Promise<boolean>;
   /** [hash, sizeBytes] of every block believed stored (from the in-memory index; cheap). */
   inventory(): Promise<Array<[string, number]>>;
   stats(): Promise<BlockStoreStats>;
@@ -235,9 +236,14 @@ export class DiskBlockStore implements BlockStore {
     return (await this.readVerified(hash)).length;
   }
 
-  async delete(hash: string): Promise<boolean> {
+  async delete(hash: string, beforeMs?: number): Promise<boolean> {
     const path = this.pathOf(hash);
     return this.locks.run(hash, async () => {
+      // Checked under the lock, right before the unlink: a delete held up (a stopped process, a
+      // slow queue) past the collector's deadline may meet a fresh upload of the same bytes.
+      if (beforeMs !== undefined && Date.now() >= beforeMs) {
+        throw new FsError('ETIMEDOUT', `delete of block ${hash.slice(0, 12)} arrived after its deadline; refused`);
+      }
       try {
         await unlink(path);
       } catch (err) {

@@ -4,7 +4,7 @@ import { BLOCK_NAME_RE } from '../common/protocol.js';
 export type Route =
   | { op: 'putBlock'; hash: string; sync: boolean }
   | { op: 'getBlock'; hash: string }
-  | { op: 'deleteBlock'; hash: string }
+  | { op: 'deleteBlock'; hash: string; beforeMs: number | null }
   | { op: 'verifyBlock'; hash: string }
   | { op: 'fetchBlock'; hash: string }
   | { op: 'sync' }
@@ -49,7 +49,12 @@ export function parseRoute(method: string | undefined, rawUrl: string | undefine
     if (isFetch) return method === 'POST' ? { op: 'fetchBlock', hash } : notAllowed('POST');
     switch (method) {
       case 'GET': return { op: 'getBlock', hash };
-      case 'DELETE': return { op: 'deleteBlock', hash };
+      case 'DELETE': {
+        // A deadline (epoch ms) from garbage collection: a delete that arrives later is refused.
+        const before = query.get('before');
+        if (before !== null && !/^\d{1,15}$/.test(before)) return { status: 400, message: 'before must be a time in epoch milliseconds' };
+        return { op: 'deleteBlock', hash, beforeMs: before === null ? null : Number(before) };
+      }
       case 'PUT': {
         const sync = query.get('sync');
         if (sync !== null && sync !== '0' && sync !== '1') return { status: 400, message: 'sync must be 0 or 1' };

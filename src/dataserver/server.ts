@@ -111,7 +111,7 @@ export function createDataServer(ctx: DataServerContext): Server {
         return sendJson(res, 200, result);
       }
       case 'deleteBlock':
-        return sendJson(res, 200, { deleted: await ctx.store.delete(route.hash) });
+        return sendJson(res, 200, { deleted: await ctx.store.delete(route.hash, route.beforeMs ?? undefined) });
       case 'sync': {
         const parsed = syncRequestSchema.safeParse(await readJson(req, SYNC_BODY_LIMIT_BYTES));
         if (!parsed.success) throw new FsError('EINVAL', `bad sync request: ${parsed.error.issues[0]?.message ?? 'malformed'}`);

@@ -7,13 +7,17 @@
 import type { Logger } from '../common/log.js';
 import type { MetaStore } from '../meta/api.js';
 import type { Membership } from './membership.js';
-import type { PeerClient } from './peer-client.js';
+import { SHORT_TIMEOUT_MS, type PeerClient } from './peer-client.js';
 import type { GcStatus } from './status-types.js';
 
 /** Candidates taken per pass; the rest wait for the next pass. */
 const BATCH_BLOCKS = 1_000;
 /** Blocks deleted at once (each is one DELETE per server). */
 const DELETE_CONCURRENCY = 8;
+/** A DELETE the server gets to later than this after it was sent is refused (see sendDeletes). */
+const DELETE_DEADLINE_MS = SHORT_TIMEOUT_MS;
+/** Clocks of the metadata server's and the data servers' machines agree within this (NTP). */
+const CLOCK_MARGIN_MS = 5_000;
 /** A tombstone outlives any plausible write (reserve -> commit); a bounded table. */
 const TOMBSTONE_RETENTION_MS = 24 * 3600_000;
 
@@ -132,14 +136,24 @@ export class GarbageCollector {
   /**
    * Servers down now keep their copy; it has no row after finish, so the orphan scan deletes it
    * once they are back. A failed DELETE on an up server ends the same way.
+   *
+   * A DELETE whose answer never came (a timeout, a stopped server) may still be carried out later,
+   * after finish, when a writer may have uploaded the same bytes again under a new reservation.
+   * Each DELETE therefore carries a deadline the server checks before it unlinks, and finish waits
+   * until that deadline (plus a margin for clock differences between machines) has passed.
    */
   private async sendDeletes(hash: string): Promise<void> {
+    const beforeMs = Date.now() + DELETE_DEADLINE_MS;
+    let unsure = false;
     await Promise.all(this.o.membership.upServers().map(async (s) => {
       try {
-        await this.o.peers.delete(s.url, hash);
+        await this.o.peers.delete(s.url, hash, beforeMs);
       } catch (err) {
+        unsure = true;
         this.o.logger.warn({ hash, server: s.index, err: err instanceof Error ? err.message : String(err) }, 'delete failed; the orphan scan will retry');
       }
     }));
+    const wait = beforeMs + CLOCK_MARGIN_MS - Date.now();
+    if (unsure && wait > 0 && !this.stopped) await new Promise((r) => setTimeout(r, wait));
   }
 }

@@ -6,7 +6,7 @@ import { authValue, type InventoryResult } from '../common/protocol.js';
 import type { FetchOutcome } from '../dataserver/peer-fetch.js';
 
 /** verify and delete touch one block on one disk. */
-const SHORT_TIMEOUT_MS = 10_000;
+export const SHORT_TIMEOUT_MS = 10_000;
 /** A fetch is one block over the network plus an fsync on the target: generous for 64 MiB blocks. */
 const FETCH_TIMEOUT_MS = 60_000;
 /** An inventory of a million blocks is ~70 MB of JSON. */
@@ -39,8 +39,9 @@ export class PeerClient {
     return (await this.json(url, 'POST', `/v1/blocks/${hash}/fetch`, { from }, FETCH_TIMEOUT_MS)) as FetchOutcome;
   }
 
-  async delete(url: string, hash: string): Promise<boolean> {
-    return ((await this.json(url, 'DELETE', `/v1/blocks/${hash}`, undefined, SHORT_TIMEOUT_MS)) as { deleted: boolean }).deleted;
+  /** Refused by the server if it gets to it at or after beforeMs (see GarbageCollector.sendDeletes). */
+  async delete(url: string, hash: string, beforeMs: number): Promise<boolean> {
+    return ((await this.json(url, 'DELETE', `/v1/blocks/${hash}?before=${beforeMs}`, undefined, SHORT_TIMEOUT_MS)) as { deleted: boolean }).deleted;
   }
 
   async inventory(url: string): Promise<InventoryResult> {
