@@ -179,7 +179,8 @@ export class CachingMeta implements MetaApi {
       for (const p of paths) this.putAttr(p, attr);
       const req = args as unknown as CommitRequest;
       if (this.opts.blockSizeBytes !== undefined) {
-        this.putLayout({ ino: attr.ino, size: req.size, blockSizeBytes: this.opts.blockSizeBytes, blocks: req.blocks, version });
+        // A copy: the writer keeps its list and goes on changing it for its next commit.
+        this.putLayout({ ino: attr.ino, size: req.size, blockSizeBytes: this.opts.blockSizeBytes, blocks: req.blocks.slice(), version });
       }
       return;
     }
