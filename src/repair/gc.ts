@@ -7,15 +7,19 @@
 import type { Logger } from '../common/log.js';
 import type { MetaStore } from '../meta/api.js';
 import type { Membership } from './membership.js';
-import { SHORT_TIMEOUT_MS, type PeerClient } from './peer-client.js';
+import { mayStillHappen, type PeerClient } from './peer-client.js';
 import type { GcStatus } from './status-types.js';
 
 /** Candidates taken per pass; the rest wait for the next pass. */
 const BATCH_BLOCKS = 1_000;
 /** Blocks deleted at once (each is one DELETE per server). */
 const DELETE_CONCURRENCY = 8;
-/** A DELETE the server gets to later than this after it was sent is refused (see sendDeletes). */
-const DELETE_DEADLINE_MS = SHORT_TIMEOUT_MS;
+/**
+ * A DELETE the server gets to later than this after it was sent is refused (see sendDeletes):
+ * one normally takes milliseconds, and a refused one is only left to the orphan scan. Shorter
+ * than the request timeout, so that a timed-out DELETE needs no further wait.
+ */
+const DELETE_DEADLINE_MS = 2_000;
 /** Clocks of the metadata server's and the data servers' machines agree within this (NTP). */
 const CLOCK_MARGIN_MS = 5_000;
 /** A tombstone outlives any plausible write (reserve -> commit); a bounded table. */
@@ -140,7 +144,9 @@ export class GarbageCollector {
    * A DELETE whose answer never came (a timeout, a stopped server) may still be carried out later,
    * after finish, when a writer may have uploaded the same bytes again under a new reservation.
    * Each DELETE therefore carries a deadline the server checks before it unlinks, and finish waits
-   * until that deadline (plus a margin for clock differences between machines) has passed.
+   * until that deadline (plus a margin for clock differences between machines) has passed. Not
+   * after a refused connection or a dead one: nothing can arrive late then, and meanwhile the
+   * block's row refuses reservations (a chaos soak met that as EAGAIN when every failure waited).
    */
   private async sendDeletes(hash: string): Promise<void> {
     const beforeMs = Date.now() + DELETE_DEADLINE_MS;
@@ -149,7 +155,7 @@ export class GarbageCollector {
       try {
         await this.o.peers.delete(s.url, hash, beforeMs);
       } catch (err) {
-        unsure = true;
+        if (mayStillHappen(err)) unsure = true;
         this.o.logger.warn({ hash, server: s.index, err: err instanceof Error ? err.message : String(err) }, 'delete failed; the orphan scan will retry');
       }
     }));

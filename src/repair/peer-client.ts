@@ -6,7 +6,7 @@ import { authValue, type InventoryResult } from '../common/protocol.js';
 import type { FetchOutcome } from '../dataserver/peer-fetch.js';
 
 /** verify and delete touch one block on one disk. */
-export const SHORT_TIMEOUT_MS = 10_000;
+const SHORT_TIMEOUT_MS = 10_000;
 /** A fetch is one block over the network plus an fsync on the target: generous for 64 MiB blocks. */
 const FETCH_TIMEOUT_MS = 60_000;
 /** An inventory of a million blocks is ~70 MB of JSON. */
@@ -16,9 +16,27 @@ const INVENTORY_TIMEOUT_MS = 120_000;
 export type PeerFailure = 'missing' | 'corrupt' | 'unreachable' | 'refused';
 
 export class PeerError extends Error {
-  constructor(readonly failure: PeerFailure, message: string) {
+  /** For 'unreachable': the network error's code (ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT...). */
+  readonly netCode: string | undefined;
+
+  constructor(readonly failure: PeerFailure, message: string, netCode?: string) {
     super(message);
+    this.netCode = netCode;
   }
+}
+
+/**
+ * Network failures after which the server cannot still carry the request out: it was never
+ * delivered, or the connection is gone (a process that died, a socket closed). A timeout is not
+ * among them: the server may be stopped or slow and get to the request later.
+ */
+const FINAL_NET_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+
+/** Whether a failed call may still be carried out by the server later. */
+export function mayStillHappen(err: unknown): boolean {
+  if (!(err instanceof PeerError)) return true;
+  if (err.failure !== 'unreachable') return false;
+  return err.netCode === undefined || !FINAL_NET_CODES.has(err.netCode);
 }
 
 export class PeerClient {
@@ -65,13 +83,13 @@ export class PeerClient {
         bodyTimeout: timeoutMs,
       });
     } catch (err) {
-      throw new PeerError('unreachable', `${url} unreachable: ${describe(err)}`);
+      throw new PeerError('unreachable', `${url} unreachable: ${describe(err)}`, (err as { code?: string })?.code);
     }
     let text: string;
     try {
       text = await res.body.text();
     } catch (err) {
-      throw new PeerError('unreachable', `${url} dropped the response: ${describe(err)}`);
+      throw new PeerError('unreachable', `${url} dropped the response: ${describe(err)}`, (err as { code?: string })?.code);
     }
     if (res.statusCode >= 200 && res.statusCode < 300) return text ? JSON.parse(text) : {};
     let code = 'EIO';
