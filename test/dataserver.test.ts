@@ -5,7 +5,8 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { request, Client } from 'undici';
-import { startDataServer, makeSecret, tempDir, type Proc } from './helpers/procs.js';
+import { PeerClient, PeerError, mayStillHappen } from '../src/repair/peer-client.js';
+import { freePort, startDataServer, makeSecret, tempDir, type Proc } from './helpers/procs.js';
 import { block, flipByte } from './block-store-conformance.js';
 
 const BLOCK_SIZE_BYTES = 64 * 1024;
@@ -142,6 +143,20 @@ test('a DELETE that reaches the server after its deadline is refused, also one h
   assert.equal((await held).json().error.code, 'ETIMEDOUT');
   assert.equal((await call(ds, 'GET', `/v1/blocks/${b.hash}`)).status, 200, 'the block is still there');
   assert.deepEqual((await call(ds, 'DELETE', `/v1/blocks/${b.hash}?before=${Date.now() + 10_000}`)).json(), { deleted: true });
+});
+
+test('a DELETE that could not be delivered cannot arrive later; one without an answer may', async () => {
+  const peers = new PeerClient('ab'.repeat(16));
+  try {
+    const nobody = `http://127.0.0.1:${await freePort()}`;
+    const err = await peers.delete(nobody, 'ab'.repeat(32), Date.now() + 2_000).then(() => null, (e: unknown) => e);
+    assert.ok(err instanceof PeerError && err.failure === 'unreachable', String(err));
+    assert.equal(mayStillHappen(err), false, `refused connection (${(err as PeerError).netCode})`);
+    assert.equal(mayStillHappen(new PeerError('unreachable', 'timed out', 'UND_ERR_HEADERS_TIMEOUT')), true);
+    assert.equal(mayStillHappen(new PeerError('refused', 'answered 409')), false);
+  } finally {
+    await peers.close();
+  }
 });
 
 test('no secret or a wrong secret: 401 EACCES and nothing stored', async () => {
