@@ -5,7 +5,7 @@
 // `ls -lR` then costs one readdir per directory instead of a lookup and a getattr per name.
 import type { Logger } from '../common/log.js';
 import { FsError } from '../common/errors.js';
-import { joinPath, parentOf, type Attr, type CommitRequest, type CommitResult, type DirEntry, type FileLayout, type Ino, type MetaApi } from '../meta/api.js';
+import { joinPath, nameOf, parentOf, type Attr, type CommitRequest, type CommitResult, type DirEntry, type FileLayout, type Ino, type MetaApi } from '../meta/api.js';
 import { changeOf, type Change } from '../meta/changes.js';
 import type { MetaClient, Stamped } from './meta-client.js';
 
@@ -172,43 +172,44 @@ export class CachingMeta implements MetaApi {
   }
 
   private learnOwn(method: keyof MetaApi, args: Record<string, unknown>, result: unknown, c: Change): void {
-    if (method === 'commit') {
-      const { version, ...attr } = result as CommitResult;
-      const paths = [...(this.pathsOfIno.get(attr.ino) ?? [])];
-      this.apply(c);
-      for (const p of paths) this.putAttr(p, attr);
-      const req = args as unknown as CommitRequest;
-      if (this.opts.blockSizeBytes !== undefined) {
-        // A copy: the writer keeps its list and goes on changing it for its next commit.
-        this.putLayout({ ino: attr.ino, size: req.size, blockSizeBytes: this.opts.blockSizeBytes, blocks: req.blocks.slice(), version });
-      }
-      return;
-    }
-    if (method !== 'create' && method !== 'mkdir' && method !== 'symlink' && method !== 'unlink' && method !== 'setattr') {
-      this.apply(c);
-      return;
-    }
-    const path = args.path as string;
-    const parent = parentOf(path);
-    const name = path.slice(path.lastIndexOf('/') + 1);
-    const listing = this.names.get(parent);
-    this.apply(c);
     switch (method) {
+      case 'commit':
+        return this.learnCommit(args as unknown as CommitRequest, result as CommitResult, c);
       case 'create':
       case 'mkdir':
       case 'symlink':
-        if (listing) this.putNames(parent, listing.with(name));
-        this.putAttr(path, result as Attr);
-        if (method === 'mkdir') this.putNames(path, new Listing([]));
-        break;
       case 'unlink':
-        if (listing) this.putNames(parent, listing.without(name));
-        break;
       case 'setattr':
-        if (listing) this.putNames(parent, listing);
-        this.putAttr(path, result as Attr);
-        break;
+        return this.learnNamed(method, args.path as string, result as Attr, c);
+      default:
+        // Renames, links, rmdirs: dropped, as another client's would be.
+        return this.apply(c);
     }
+  }
+
+  private learnCommit(req: CommitRequest, result: CommitResult, c: Change): void {
+    const { version, ...attr } = result;
+    const paths = [...(this.pathsOfIno.get(attr.ino) ?? [])];
+    this.apply(c);
+    for (const p of paths) this.putAttr(p, attr);
+    if (this.opts.blockSizeBytes !== undefined) {
+      // A copy: the writer keeps its list and goes on changing it for its next commit.
+      this.putLayout({ ino: attr.ino, size: req.size, blockSizeBytes: this.opts.blockSizeBytes, blocks: req.blocks.slice(), version });
+    }
+  }
+
+  /** A change of one name: its parent's listing is kept (with the name added or removed), not dropped. */
+  private learnNamed(method: 'create' | 'mkdir' | 'symlink' | 'unlink' | 'setattr', path: string, attr: Attr, c: Change): void {
+    const parent = parentOf(path);
+    const listing = this.names.get(parent);
+    this.apply(c);
+    if (listing) {
+      const name = nameOf(path);
+      this.putNames(parent, method === 'unlink' ? listing.without(name) : method === 'setattr' ? listing : listing.with(name));
+    }
+    if (method === 'unlink') return;
+    this.putAttr(path, attr);
+    if (method === 'mkdir') this.putNames(path, new Listing([]));
   }
 
   private clear(): void {
@@ -298,7 +299,7 @@ export class CachingMeta implements MetaApi {
         return a;
       }
       const siblings = args.path === '/' ? undefined : this.names.get(parentOf(args.path));
-      if (siblings && !siblings.has(args.path.slice(args.path.lastIndexOf('/') + 1))) {
+      if (siblings && !siblings.has(nameOf(args.path))) {
         this.stats.hits++;
         throw new FsError('ENOENT', `no such file or directory: ${args.path}`);
       }

@@ -19,6 +19,11 @@ export function joinPath(dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`;
 }
 
+/** The last component of a path ('' for '/'). */
+export function nameOf(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
 /** The directory a path is in ('/' for '/' and its children). */
 export function parentOf(path: string): string {
   const i = path.lastIndexOf('/');
