@@ -5,7 +5,6 @@ import { readFileSync, writeFileSync, renameSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { ClusterConfig } from '../common/config.js';
-import { socketPathFits } from '../common/local-socket.js';
 import { validateConfig } from '../common/config.js';
 
 export const DEFAULT_CLUSTER_DIR = '.quorumfs';
@@ -51,7 +50,7 @@ export const paths = {
 export function localSockets(dir: string, state: ClusterState): Map<string, string> {
   const out = new Map<string, string>();
   const add = (url: string, path: string) => {
-    if (socketPathFits(path) && existsSync(path)) out.set(url, path);
+    if (existsSync(path)) out.set(url, path);
   };
   add(metaUrlOf(state), paths.metaSocket(dir));
   state.dataPorts.forEach((_, i) => add(dataUrlOf(state, i + 1), paths.dataSocket(dir, i + 1)));

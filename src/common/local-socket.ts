@@ -15,8 +15,8 @@ export function socketPathFits(path: string): boolean {
 }
 
 /**
- * Also serves `http` on a Unix socket at path (a stale one left by a crash is replaced). Only the
- * owner may connect; requests still need the cluster secret.
+ * Also serves `http` on a Unix socket at path (a stale one left by a crash is replaced, and a clean
+ * exit removes it). Only the owner may connect; requests still need the cluster secret.
  */
 export function listenLocalSocket(http: HttpServer, path: string): Promise<NetServer> {
   if (!socketPathFits(path)) return Promise.reject(new Error(`socket path longer than ${MAX_SOCKET_PATH_BYTES} bytes: ${path}`));
@@ -26,6 +26,7 @@ export function listenLocalSocket(http: HttpServer, path: string): Promise<NetSe
     unix.once('error', (err) => reject(new Error(`cannot listen on ${path}: ${err.message}`)));
     unix.listen(path, () => {
       chmodSync(path, 0o600);
+      process.once('exit', () => rmSync(path, { force: true }));
       resolve(unix);
     });
   });

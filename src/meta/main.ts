@@ -1,6 +1,5 @@
 // The metadata server process: opens the store named by the URL, serves HTTP, and closes the
 // store cleanly on SIGTERM/SIGINT (SQLite checkpoints the WAL on close).
-import { rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { listenLocalSocket } from '../common/local-socket.js';
 import type { Logger } from '../common/log.js';
@@ -77,9 +76,7 @@ export async function runMetaServer(opts: MetaServerOptions): Promise<void> {
     });
     server.listen(opts.port, opts.host, () => resolve());
   });
-  const unix = opts.socketPath ? await listenLocalSocket(server, opts.socketPath) : null;
-  // A clean exit removes the socket (a crash leaves it to the next start, which replaces it).
-  if (unix) process.once('exit', () => rmSync(opts.socketPath!, { force: true }));
+  if (opts.socketPath) await listenLocalSocket(server, opts.socketPath);
   engine.start();
   log.info({ host: opts.host, port: opts.port, socket: opts.socketPath ?? null, meta: opts.metaUrl, formatted: await store.isFormatted() }, 'meta server listening');
 }
