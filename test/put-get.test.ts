@@ -62,6 +62,37 @@ test('overwrite inside a block, shrink then extend: extension reads zeros', asyn
   assert.deepEqual(await readWhole(c, '/ow'), expect);
 });
 
+test('a first block written piecemeal grows its buffer: reads before and after close see every byte and zeros past them', async () => {
+  await c.meta.create({ path: '/grow', mode: 0o644, owner: { uid: 0, gid: 0 }, exclusive: true });
+  const f = await c.open('/grow', { write: true });
+  const expect = Buffer.alloc(BLOCK);
+  const put = async (off: number, bytes: Buffer) => {
+    await f.write(off, bytes);
+    bytes.copy(expect, off);
+  };
+  await put(0, randomData(4096));
+  await put(70_000, randomData(100)); // past the first 64 KiB buffer, leaving a hole
+  assert.deepEqual(await f.read(0, 70_100), expect.subarray(0, 70_100));
+  await put(300_000, randomData(5000)); // past the second
+  // Extended by truncate beyond what was ever written in the block: the rest must read as zeros.
+  await f.truncate(BLOCK - 3);
+  assert.deepEqual(await f.read(250_000, 200_000), expect.subarray(250_000, 450_000));
+  await f.close();
+  const back = await readWhole(c, '/grow');
+  assert.equal(back.length, BLOCK - 3);
+  assert.deepEqual(back, expect.subarray(0, BLOCK - 3));
+  // The stored block is the whole range, zeros included, as the size the commit recorded says.
+  const [hash] = (await c.meta.getLayout({ ino: (await c.meta.lookup({ path: '/grow' })).ino })).blocks;
+  assert.ok(hash);
+  assert.equal((await c.mediator.servers[0]!.getBlock(hash)).length, BLOCK - 3);
+
+  // A small file stays small: one write, one block of exactly its length.
+  await writeWhole(c, '/small', randomData(4096));
+  const layout = await c.meta.getLayout({ ino: (await c.meta.lookup({ path: '/small' })).ino });
+  assert.equal(layout.blocks.length, 1);
+  assert.equal((await readWhole(c, '/small')).length, 4096);
+});
+
 /** Runs the CLI, sampling its resident memory every 10 ms; returns the peak in bytes. */
 function runCli(args: string[]): Promise<{ code: number; stderr: string; peakRssBytes: number }> {
   return new Promise((resolve) => {
