@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { createConnection } from 'node:net';
 import { request, Client } from 'undici';
 import { PeerClient, PeerError, mayStillHappen } from '../src/repair/peer-client.js';
 import { freePort, startDataServer, makeSecret, tempDir, type Proc } from './helpers/procs.js';
@@ -193,6 +194,29 @@ test('concurrent PUTs and GETs of many blocks', async () => {
   assert.equal(sync.json().durable.length, blocks.length);
   const gets = await Promise.all(blocks.map((b) => call(ds, 'GET', `/v1/blocks/${b.hash}`)));
   gets.forEach((r, i) => assert.ok(r.bytes.equals(blocks[i]!.bytes)));
+});
+
+test('upload buffers are reused: a body cut short stores nothing, and a short block after a long one is exact', async () => {
+  const long = block(BLOCK_SIZE_BYTES);
+  const cut = block(5000);
+  // Headers promise 5,000 bytes, 1,000 arrive, then the client goes away.
+  const { hostname: host, port } = new URL(ds.url);
+  await new Promise<void>((resolve, reject) => {
+    const sock = createConnection({ host, port: Number(port) }, () => {
+      sock.write(`PUT /v1/blocks/${cut.hash} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${secret}\r\ncontent-length: 5000\r\n\r\n`);
+      sock.end(cut.bytes.subarray(0, 1000));
+    });
+    sock.on('error', reject);
+    sock.on('close', () => resolve());
+    sock.resume();
+  });
+  await assertNotStored(cut.hash);
+  for (const b of [long, block(10), block(BLOCK_SIZE_BYTES - 1), block(1)]) {
+    assert.equal((await call(ds, 'PUT', `/v1/blocks/${b.hash}?sync=1`, { body: b.bytes })).status, 201);
+    const back = await call(ds, 'GET', `/v1/blocks/${b.hash}`);
+    assert.ok(back.bytes.equals(b.bytes), `block of ${b.bytes.length} bytes comes back exactly`);
+    assert.equal((await inventory(ds)).get(b.hash), b.bytes.length);
+  }
 });
 
 test('malformed block names are refused with 400 EINVAL', async () => {

@@ -35,6 +35,22 @@ export async function readBody(req: IncomingMessage, limitBytes: number): Promis
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
 }
 
+/**
+ * Reads a body of exactly `length` bytes (its declared Content-Length, at most into.length) into
+ * `into`, and returns the filled part: no chunk list, no new buffer for the caller to free.
+ */
+export async function readBodyInto(req: IncomingMessage, into: Buffer, length: number): Promise<Buffer> {
+  if (length > into.length) throw new FsError('EFBIG', `request body of ${length} bytes exceeds the limit of ${into.length}`);
+  let total = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    if (total + chunk.length > length) throw new FsError('EINVAL', `request body is longer than its Content-Length of ${length}`);
+    chunk.copy(into, total);
+    total += chunk.length;
+  }
+  if (total !== length) throw new FsError('EINVAL', `request body ended after ${total} of ${length} bytes`);
+  return into.subarray(0, length);
+}
+
 export async function readJson(req: IncomingMessage, limitBytes: number): Promise<unknown> {
   const body = await readBody(req, limitBytes);
   if (body.length === 0) return {};

@@ -24,7 +24,7 @@ export interface BlockStore {
   /**
    * Stores bytes under hash (temp file + rename). Not durable until sync, unless opts.sync: then
    * the file and its directory entry are on disk when it resolves. EINVAL if the bytes do not hash
-   * to the name.
+   * to the name. Keeps no reference to `bytes` once it settles: the caller may reuse the buffer.
    */
   put(hash: string, bytes: Buffer, opts?: { sync?: boolean }): Promise<void>;
   /** fsyncs the named blocks and their directories; `durable` only lists blocks that are on disk for sure. */

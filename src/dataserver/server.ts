@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { checkAuth } from '../common/auth.js';
 import { MAX_BLOCK_SIZE_BYTES } from '../common/config.js';
 import { FsError } from '../common/errors.js';
-import { readBody, readJson, sendError, sendJson } from '../common/http-server.js';
+import { BufferPool } from '../common/buffer-pool.js';
+import { readBodyInto, readJson, sendError, sendJson } from '../common/http-server.js';
 import type { Logger } from '../common/log.js';
 import {
   AUTH_HEADER, BLOCK_NAME_RE, type DataServerHealth, type FetchResult, type InventoryResult, type PutBlockResult, type SyncResult, type VerifyResult,
@@ -38,6 +39,8 @@ export const MAX_SYNC_BLOCKS = 16_384;
 const SYNC_BODY_LIMIT_BYTES = MAX_SYNC_BLOCKS * 70 + 1024;
 /** Block bodies buffered at once are bounded by bytes, not by connections: 256 MiB in total. */
 const BUFFERED_BODIES_LIMIT_BYTES = 256 * 1024 * 1024;
+/** Body buffers kept for reuse when idle: enough for the uploads one client keeps in flight. */
+const KEPT_BODY_BUFFERS = 8;
 /** Bodies of requests answered without reading them are drained up to this much past one block. */
 const DRAIN_SLACK_BYTES = 64 * 1024;
 /**
@@ -61,6 +64,8 @@ const syncRequestSchema = z.object({
 
 export function createDataServer(ctx: DataServerContext): Server {
   const bodySlots = new Semaphore(Math.max(1, Math.floor(BUFFERED_BODIES_LIMIT_BYTES / ctx.blockSizeBytes)));
+  // Upload bodies land in reused block-sized buffers: the store keeps no reference after put.
+  const bodies = new BufferPool(ctx.blockSizeBytes, KEPT_BODY_BUFFERS);
   const strangerDrainCapBytes = ctx.blockSizeBytes + DRAIN_SLACK_BYTES;
   const drainCapBytes = Math.max(AUTHENTICATED_DRAIN_CAP_BYTES, strangerDrainCapBytes);
 
@@ -139,12 +144,14 @@ export function createDataServer(ctx: DataServerContext): Server {
       return fail(ctx, req, res, 413, 'EFBIG', `block of ${declared} bytes exceeds the block size of ${ctx.blockSizeBytes}`);
     }
     const release = await bodySlots.acquire();
+    const buf = bodies.take();
     let sizeBytes: number;
     try {
-      const bytes = await readBody(req, ctx.blockSizeBytes);
+      const bytes = await readBodyInto(req, buf, Number(declared));
       await ctx.store.put(hash, bytes, { sync });
       sizeBytes = bytes.length;
     } finally {
+      bodies.give(buf);
       release();
     }
     const result: PutBlockResult = { size: sizeBytes };

@@ -8,6 +8,7 @@
 //    source is kept for comparison and for Node versions without the pipe binding.
 import { closeSync, openSync, read, write, writeSync } from 'node:fs';
 import net from 'node:net';
+import type { BufferPool } from '../../common/buffer-pool.js';
 
 /** Called with each request; returns true if it keeps `buf` (the source then reads into another). */
 export type RequestHandler = (buf: Buffer, len: number) => boolean;
@@ -19,20 +20,6 @@ export interface RequestSource {
   readonly ended: Promise<Error | null>;
   /** Stops reading; closes the device if the source owns it (which aborts the connection). */
   stop(): void;
-}
-
-/** Buffers of one size, reused: a 1 MiB request buffer costs page faults every time it is new. */
-export class BufferPool {
-  private readonly free: Buffer[] = [];
-  constructor(readonly bytes: number, private readonly keep: number) {}
-
-  take(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.bytes);
-  }
-
-  give(b: Buffer): void {
-    if (b.length === this.bytes && this.free.length < this.keep) this.free.push(b);
-  }
 }
 
 export class FuseDevice {

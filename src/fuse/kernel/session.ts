@@ -4,7 +4,8 @@
 import type { Logger } from '../../common/log.js';
 import { ErrnoError, errnoOf, type FuseOps, type FuseStat } from '../adapter.js';
 import { errno } from '../errno.js';
-import { BufferPool, notifyDevice, type FuseDevice, type RequestHandler } from './device.js';
+import { BufferPool } from '../../common/buffer-pool.js';
+import { notifyDevice, type FuseDevice, type RequestHandler } from './device.js';
 import { DirHandles } from './dir-handles.js';
 import { NodeTable, StaleNodeError, type Node } from './nodes.js';
 import * as names from './ops-names.js';
