@@ -316,6 +316,14 @@ test('a corrupt copy on disk: GET and verify answer 409 EBADMSG and the file is 
   // Repair puts the block back; corrupting it again is caught by the digest check.
   assert.equal((await call(ds, 'PUT', `/v1/blocks/${b.hash}`, { body: b.bytes })).status, 201);
   flipByte(blockFile(dir, b.hash), 4999);
+  // ?check=0 (the client hashes what it gets): the bytes come as stored, and nothing moves until
+  // the client, seeing the mismatch, asks for /verify.
+  const unchecked = await call(ds, 'GET', `/v1/blocks/${b.hash}?check=0`);
+  assert.equal(unchecked.status, 200);
+  assert.equal(unchecked.bytes.length, 5000);
+  assert.notDeepEqual(unchecked.bytes, b.bytes);
+  assert.equal(existsSync(blockFile(dir, b.hash)), true);
+  assert.equal((await call(ds, 'GET', `/v1/blocks/${b.hash}?check=2`)).status, 400);
   const verify = await call(ds, 'POST', `/v1/blocks/${b.hash}/verify`);
   assert.equal(verify.status, 409);
   assert.equal(verify.json().error.code, 'EBADMSG');

@@ -104,6 +104,9 @@ export class Mediator {
           this.noteSuccess(s.index);
           return bytes;
         }
+        // The server did not hash what it sent (getBlock): have it check its copy, which quarantines
+        // a bad one, before the fault is reported and repair puts a good copy in its place.
+        await s.verify(hash).catch(() => undefined);
         failed(s, new DataServerError(s.index, 'corrupt', `server ${s.index}: sent bytes that do not hash to the block name`));
       } catch (err) {
         failed(s, err);

@@ -3,7 +3,7 @@ import { BLOCK_NAME_RE } from '../common/protocol.js';
 /** One data-server operation, decoded from method + URL (see src/common/protocol.ts). */
 export type Route =
   | { op: 'putBlock'; hash: string; sync: boolean }
-  | { op: 'getBlock'; hash: string }
+  | { op: 'getBlock'; hash: string; check: boolean }
   | { op: 'deleteBlock'; hash: string; beforeMs: number | null }
   | { op: 'verifyBlock'; hash: string }
   | { op: 'fetchBlock'; hash: string }
@@ -48,7 +48,13 @@ export function parseRoute(method: string | undefined, rawUrl: string | undefine
     if (isVerify) return method === 'POST' ? { op: 'verifyBlock', hash } : notAllowed('POST');
     if (isFetch) return method === 'POST' ? { op: 'fetchBlock', hash } : notAllowed('POST');
     switch (method) {
-      case 'GET': return { op: 'getBlock', hash };
+      case 'GET': {
+        // check=0: the client hashes the bytes itself (it must, whatever the server did), so the
+        // server need not hash them too; a mismatch makes the client ask for /verify.
+        const check = query.get('check');
+        if (check !== null && check !== '0' && check !== '1') return { status: 400, message: 'check must be 0 or 1' };
+        return { op: 'getBlock', hash, check: check !== '0' };
+      }
       case 'DELETE': {
         // A deadline (epoch ms) from garbage collection: a delete that arrives later is refused.
         const before = query.get('before');

@@ -99,7 +99,7 @@ export function createDataServer(ctx: DataServerContext): Server {
     switch (route.op) {
       case 'putBlock': return putBlock(route.hash, route.sync, req, res);
       case 'getBlock': {
-        const bytes = await ctx.store.get(route.hash);
+        const bytes = await ctx.store.get(route.hash, { check: route.check });
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
         res.end(bytes);
         return;
