@@ -219,6 +219,16 @@ test('upload buffers are reused: a body cut short stores nothing, and a short bl
   }
 });
 
+test('with blocks too large to keep spare buffers for, uploads of any size still round trip', async () => {
+  const big = await startDataServer({ dir: join(root, 'data-big'), secretFile, blockSizeBytes: 32 * 1024 * 1024, index: 3 });
+  procs.push(big);
+  for (const b of [block(3), block(3 * 1024 * 1024 + 5), block(70_000)]) {
+    assert.equal((await call(big, 'PUT', `/v1/blocks/${b.hash}?sync=1`, { body: b.bytes })).status, 201);
+    assert.ok((await call(big, 'GET', `/v1/blocks/${b.hash}`)).bytes.equals(b.bytes));
+  }
+  await big.kill();
+});
+
 test('malformed block names are refused with 400 EINVAL', async () => {
   const b = block(100);
   for (const name of [b.hash.toUpperCase(), b.hash.slice(1), b.hash + '0', 'x'.repeat(64)]) {

@@ -39,8 +39,11 @@ export const MAX_SYNC_BLOCKS = 16_384;
 const SYNC_BODY_LIMIT_BYTES = MAX_SYNC_BLOCKS * 70 + 1024;
 /** Block bodies buffered at once are bounded by bytes, not by connections: 256 MiB in total. */
 const BUFFERED_BODIES_LIMIT_BYTES = 256 * 1024 * 1024;
-/** Body buffers kept for reuse when idle: enough for the uploads one client keeps in flight. */
-const KEPT_BODY_BUFFERS = 8;
+/**
+ * Memory for idle body buffers kept for reuse: 16 of the default 1 MiB blocks, more than one
+ * client keeps in flight; with blocks over 16 MiB nothing is kept (each body is a new buffer).
+ */
+const KEPT_BODY_BYTES = 16 * 1024 * 1024;
 /** Bodies of requests answered without reading them are drained up to this much past one block. */
 const DRAIN_SLACK_BYTES = 64 * 1024;
 /**
@@ -65,7 +68,8 @@ const syncRequestSchema = z.object({
 export function createDataServer(ctx: DataServerContext): Server {
   const bodySlots = new Semaphore(Math.max(1, Math.floor(BUFFERED_BODIES_LIMIT_BYTES / ctx.blockSizeBytes)));
   // Upload bodies land in reused block-sized buffers: the store keeps no reference after put.
-  const bodies = new BufferPool(ctx.blockSizeBytes, KEPT_BODY_BUFFERS);
+  const keptBodies = Math.floor(KEPT_BODY_BYTES / ctx.blockSizeBytes);
+  const bodies = new BufferPool(ctx.blockSizeBytes, keptBodies);
   const strangerDrainCapBytes = ctx.blockSizeBytes + DRAIN_SLACK_BYTES;
   const drainCapBytes = Math.max(AUTHENTICATED_DRAIN_CAP_BYTES, strangerDrainCapBytes);
 
@@ -144,10 +148,11 @@ export function createDataServer(ctx: DataServerContext): Server {
       return fail(ctx, req, res, 413, 'EFBIG', `block of ${declared} bytes exceeds the block size of ${ctx.blockSizeBytes}`);
     }
     const release = await bodySlots.acquire();
-    const buf = bodies.take();
+    const size = Number(declared);
+    const buf = keptBodies > 0 ? bodies.take() : Buffer.allocUnsafe(size);
     let sizeBytes: number;
     try {
-      const bytes = await readBodyInto(req, buf, Number(declared));
+      const bytes = await readBodyInto(req, buf, size);
       await ctx.store.put(hash, bytes, { sync });
       sizeBytes = bytes.length;
     } finally {
