@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DiskBlockStore } from '../src/dataserver/block-store.js';
 import { blockStoreConformance, block, flipByte } from './block-store-conformance.js';
@@ -108,4 +108,45 @@ test('DiskBlockStore: sync marks written blocks as no longer unsynced', async ()
   assert.equal(store.unsyncedCount, 1);
   await store.sync([b.hash]);
   assert.equal(store.unsyncedCount, 0);
+});
+
+test('DiskBlockStore: block files kept open for reads follow the name, never a file it no longer names', async () => {
+  const dir = freshDir();
+  const openFds = () => readdirSync('/proc/self/fd').length;
+  const before = openFds();
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, maxOpenFiles: 3 });
+  const blocks = Array.from({ length: 8 }, (_, i) => block(1000 + i));
+  for (const b of blocks) await store.put(b.hash, b.bytes, { sync: true });
+  // More blocks than descriptors kept: every read is right, whichever way it got its descriptor.
+  for (let round = 0; round < 2; round++) {
+    const got = await Promise.all(blocks.map((b) => store.get(b.hash)));
+    got.forEach((g, i) => assert.ok(g.equals(blocks[i]!.bytes)));
+  }
+  assert.ok(openFds() - before <= 3, `at most 3 block files stay open (${openFds() - before})`);
+
+  // Replaced behind the store's back by another file (an operator's copy, a restore): the read
+  // must see the file the name leads to now, here a corrupt one, not the good one held open.
+  const [a, b, c] = blocks;
+  await store.get(a!.hash);
+  const bad = Buffer.from(a!.bytes);
+  bad[7] ^= 0xff;
+  writeFileSync(join(dir, 'stray'), bad);
+  renameSync(join(dir, 'stray'), store.pathOf(a!.hash));
+  await assert.rejects(store.get(a!.hash), (e: Error) => e.name === 'CorruptBlockError');
+
+  // Removed behind its back: missing, and no longer advertised.
+  await store.get(b!.hash);
+  unlinkSync(store.pathOf(b!.hash));
+  await assert.rejects(store.get(b!.hash), /not stored here/);
+  assert.equal(store.has(b!.hash), false);
+
+  // Deleted while a read is under way: the read finishes with the bytes it started on, and the
+  // descriptor is closed after it, not under it.
+  const reading = store.get(c!.hash);
+  assert.equal(await store.delete(c!.hash), true);
+  assert.ok((await reading).equals(c!.bytes));
+  await assert.rejects(store.get(c!.hash), /not stored here/);
+
+  for (const x of blocks.slice(3)) await store.delete(x.hash);
+  assert.equal(openFds(), before, 'no descriptor is left open once every block is gone');
 });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { close, closeSync, existsSync, fstatSync, mkdirSync, open as openCb, openSync, read, renameSync, write, writeSync } from 'node:fs';
+import { close, closeSync, existsSync, fstatSync, mkdirSync, open as openCb, openSync, read, readFileSync, renameSync, write, writeSync, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import { lstat, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -9,6 +9,7 @@ import { KeyedMutex, mapLimit } from './concurrency.js';
 import { CorruptBlockError } from './corrupt-block-error.js';
 import { DirSyncTracker } from './dir-sync-tracker.js';
 import { errnoOf, fsyncFd, fsyncPath, mapDiskFull } from './fs-util.js';
+import { OpenBlockFiles, type OpenFile } from './open-files.js';
 
 export interface BlockStoreStats {
   blocks: number;
@@ -49,6 +50,8 @@ export interface DiskBlockStoreOptions {
   dir: string;
   /** Largest block accepted; a stored file larger than this cannot be a valid block. */
   maxBlockSizeBytes: number;
+  /** Block files kept open for reads (default: from the descriptor limit, see openFilesCapacity). */
+  maxOpenFiles?: number;
 }
 
 /** Synced blocks up to this size are written with write(2) on the event loop (see put). */
@@ -62,6 +65,8 @@ const FILE_MODE = 0o600;
 /** fs.open on raw descriptors (fs/promises would wrap it in a FileHandle). */
 const openAsync = promisify(openCb) as (path: string, flags: string, mode: number) => Promise<number>;
 const DIR_MODE = 0o700;
+/** Block files kept open for reading at most (a quarter of the descriptor limit, see openFilesCapacity). */
+const MAX_OPEN_BLOCK_FILES = 4096;
 
 export function sha256Hex(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -88,6 +93,7 @@ export class DiskBlockStore implements BlockStore {
   private readonly unsynced = new Set<string>();
   private readonly locks = new KeyedMutex();
   private readonly dirSync = new DirSyncTracker();
+  private readonly openFiles: OpenBlockFiles;
   /** Fan-out leaves known to exist, so their ancestors are marked dirty only when one is created. */
   private readonly knownLeaves = new Set<string>();
   /**
@@ -106,6 +112,7 @@ export class DiskBlockStore implements BlockStore {
     this.tmpDir = join(opts.dir, 'tmp');
     this.quarantineDir = join(opts.dir, 'quarantine');
     this.maxBlockSizeBytes = opts.maxBlockSizeBytes;
+    this.openFiles = new OpenBlockFiles(opts.maxOpenFiles ?? openFilesCapacity());
   }
 
   /** Creates the layout if needed, empties tmp/ and indexes the blocks already on disk. */
@@ -174,6 +181,7 @@ export class DiskBlockStore implements BlockStore {
       await this.locks.run(hash, async () => {
         await this.renameIntoLeaf(tmpPath, finalPath, leafDir, !opts.sync);
         placed = true;
+        this.openFiles.remember(hash, finalPath);
         this.dirSync.markChanged(leafDir);
         this.setIndexed(hash, bytes.length);
         this.unsynced.add(hash);
@@ -233,11 +241,12 @@ export class DiskBlockStore implements BlockStore {
   }
 
   async get(hash: string, opts: { check?: boolean } = {}): Promise<Buffer> {
-    return this.readVerified(hash, opts.check ?? true);
+    return this.readVerified(hash, opts.check ?? true, true);
   }
 
   async verify(hash: string): Promise<number> {
-    return (await this.readVerified(hash)).length;
+    // Not kept open after: the scrubber verifies everything and would push out what clients read.
+    return (await this.readVerified(hash, true, false)).length;
   }
 
   async delete(hash: string, beforeMs?: number): Promise<boolean> {
@@ -274,25 +283,14 @@ export class DiskBlockStore implements BlockStore {
   }
 
   /** Reads the copy from disk (never from the index) and checks it against its name, unless told not to. */
-  private async readVerified(hash: string, check = true): Promise<Buffer> {
-    const path = this.pathOf(hash);
-    let fd: number;
-    try {
-      // open/fstat/close synchronously (see put): only the read itself waits in the thread pool.
-      fd = openSync(path, 'r');
-    } catch (err) {
-      if (errnoOf(err) !== 'ENOENT') throw err;
-      this.forget(hash); // removed behind our back (operator, disk): the index must stop advertising it
-      throw new FsError('ENOENT', `block ${hash} is not stored here`);
-    }
+  private async readVerified(hash: string, check: boolean, keepOpen: boolean): Promise<Buffer> {
+    const { file, st } = this.openForRead(hash, keepOpen);
+    const ident = { dev: st.dev, ino: st.ino };
     let bytes: Buffer | null;
-    let ident: { dev: number; ino: number };
     try {
-      const st = fstatSync(fd);
-      ident = { dev: st.dev, ino: st.ino };
-      bytes = await readUpTo(fd, st.size, this.maxBlockSizeBytes);
+      bytes = await readUpTo(file.fd, st.size, this.maxBlockSizeBytes);
     } finally {
-      closeSync(fd);
+      this.openFiles.release(file);
     }
     if (bytes === null || (check && sha256Hex(bytes) !== hash)) {
       const what = bytes === null ? `is larger than the block size ${this.maxBlockSizeBytes}` : `(${bytes.length} bytes) does not hash to its name`;
@@ -301,6 +299,35 @@ export class DiskBlockStore implements BlockStore {
     }
     if (this.index.get(hash) !== bytes.length) await this.reindexIfSame(hash, ident, bytes.length);
     return bytes;
+  }
+
+  /**
+   * The block's file, open for reading (kept open from an earlier put or read when it still has a
+   * name: one removed or replaced behind our back is reopened by name). ENOENT when there is none.
+   */
+  private openForRead(hash: string, keepOpen: boolean): { file: OpenFile; st: Stats } {
+    const path = this.pathOf(hash);
+    for (let attempt = 0; ; attempt++) {
+      let file: OpenFile;
+      try {
+        // open/fstat synchronously (see put): only the read itself waits in the thread pool.
+        file = this.openFiles.acquire(hash, path, keepOpen);
+      } catch (err) {
+        if (errnoOf(err) !== 'ENOENT') throw err;
+        this.forget(hash); // removed behind our back (operator, disk): the index must stop advertising it
+        throw new FsError('ENOENT', `block ${hash} is not stored here`);
+      }
+      let st: Stats;
+      try {
+        st = fstatSync(file.fd);
+      } catch (err) {
+        this.openFiles.release(file);
+        throw err;
+      }
+      if (st.nlink > 0 || attempt > 0) return { file, st };
+      this.openFiles.release(file);
+      this.openFiles.drop(hash);
+    }
   }
 
   /**
@@ -375,6 +402,7 @@ export class DiskBlockStore implements BlockStore {
   }
 
   private forget(hash: string): void {
+    this.openFiles.drop(hash);
     const sizeBytes = this.index.get(hash);
     if (sizeBytes !== undefined) {
       this.totalBytes -= sizeBytes;
@@ -422,6 +450,21 @@ function writeAll(fd: number, buf: Buffer): Promise<void> {
 
 function writeAllSync(fd: number, buf: Buffer): void {
   for (let done = 0; done < buf.length;) done += writeSync(fd, buf, done, buf.length - done, done);
+}
+
+/**
+ * A quarter of this process's descriptor limit (Node raises the soft limit to the hard one at
+ * start), at most MAX_OPEN_BLOCK_FILES: the rest is for connections and writes in progress.
+ */
+function openFilesCapacity(): number {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const soft = Number(line?.split(/\s+/)[3]);
+    if (Number.isFinite(soft)) return Math.max(0, Math.min(MAX_OPEN_BLOCK_FILES, Math.floor(soft / 4)));
+  } catch {
+    // not Linux: keep a small number open
+  }
+  return 256;
 }
 
 function closeQuietly(fd: number, now: boolean): void {
