@@ -150,3 +150,28 @@ test('DiskBlockStore: block files kept open for reads follow the name, never a f
   for (const x of blocks.slice(3)) await store.delete(x.hash);
   assert.equal(openFds(), before, 'no descriptor is left open once every block is gone');
 });
+
+test('DiskBlockStore: reads that pass through (verify, keepOpen: false) leave no block file open', async () => {
+  const dir = freshDir();
+  const openFds = () => readdirSync('/proc/self/fd').length;
+  const writer = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, maxOpenFiles: 100 });
+  const blocks = Array.from({ length: 5 }, (_, i) => block(500 + i));
+  const base = openFds();
+  for (const b of blocks) await writer.put(b.hash, b.bytes);
+  assert.equal(openFds(), base + blocks.length, 'put keeps each new block open');
+  for (const b of blocks) await writer.put(b.hash, b.bytes);
+  assert.equal(openFds(), base + blocks.length, 'a new copy replaces the kept descriptor');
+
+  // A second store on the same directory has nothing open yet.
+  const reader = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, maxOpenFiles: 100 });
+  await Promise.all(blocks.map((b) => reader.verify(b.hash)));
+  await Promise.all(blocks.map((b) => reader.get(b.hash, { keepOpen: false })));
+  assert.equal(openFds(), base + blocks.length, 'reads that pass through add none');
+  await Promise.all(blocks.map((b) => reader.get(b.hash)));
+  assert.equal(openFds(), base + 2 * blocks.length, 'client reads keep theirs');
+  for (const b of blocks) {
+    await writer.delete(b.hash);
+    await reader.delete(b.hash);
+  }
+  assert.equal(openFds(), base);
+});

@@ -33,9 +33,10 @@ export interface BlockStore {
   /**
    * The verified bytes. ENOENT if absent, CorruptBlockError if the copy is bad (it is quarantined).
    * With check: false the bytes are not hashed here: for a caller that hashes them itself and calls
-   * verify() when they do not match, so the copy is still quarantined.
+   * verify() when they do not match, so the copy is still quarantined. keepOpen: leave the file
+   * open for the next read of it (default true).
    */
-  get(hash: string, opts?: { check?: boolean }): Promise<Buffer>;
+  get(hash: string, opts?: { check?: boolean; keepOpen?: boolean }): Promise<Buffer>;
   /** Re-reads and re-hashes the copy on disk; resolves to its size in bytes. Same errors as get. */
   verify(hash: string): Promise<number>;
   /** Resolves to false if the block was not stored. */
@@ -240,8 +241,8 @@ export class DiskBlockStore implements BlockStore {
     return { durable: names.filter((h) => present.has(h)), missing: names.filter((h) => !present.has(h)) };
   }
 
-  async get(hash: string, opts: { check?: boolean } = {}): Promise<Buffer> {
-    return this.readVerified(hash, opts.check ?? true, true);
+  async get(hash: string, opts: { check?: boolean; keepOpen?: boolean } = {}): Promise<Buffer> {
+    return this.readVerified(hash, opts.check ?? true, opts.keepOpen ?? true);
   }
 
   async verify(hash: string): Promise<number> {

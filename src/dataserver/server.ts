@@ -103,7 +103,9 @@ export function createDataServer(ctx: DataServerContext): Server {
     switch (route.op) {
       case 'putBlock': return putBlock(route.hash, route.sync, req, res);
       case 'getBlock': {
-        const bytes = await ctx.store.get(route.hash, { check: route.check });
+        // Only clients read with check=0; a peer rebuilding from us or fsck reads each block once and
+        // must not push the files clients use out of the open-file cache.
+        const bytes = await ctx.store.get(route.hash, { check: route.check, keepOpen: !route.check });
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
         res.end(bytes);
         return;
