@@ -23,10 +23,6 @@ export class OpenBlockFiles {
 
   constructor(private readonly capacity: number) {}
 
-  get size(): number {
-    return this.entries.size;
-  }
-
   /**
    * A descriptor for reading the block at path, to be handed back with release(). `keep`: remember
    * a newly opened one for later reads (client reads do; the scrubber's pass over everything does
@@ -70,11 +66,6 @@ export class OpenBlockFiles {
     this.entries.delete(hash);
     e.dropped = true;
     if (e.users === 0) closeQuietly(e.fd);
-  }
-
-  /** Closes every unused descriptor (shutdown); ones in use close on release. */
-  clear(): void {
-    for (const hash of [...this.entries.keys()]) this.drop(hash);
   }
 
   private insert(hash: string, e: Entry): void {

@@ -144,13 +144,13 @@ export function createDataServer(ctx: DataServerContext): Server {
       discardBody(req, drainCapBytes);
       return fail(ctx, req, res, 411, 'EINVAL', 'Content-Length is required for block uploads');
     }
-    if (Number(declared) > ctx.blockSizeBytes) {
+    const size = Number(declared);
+    if (size > ctx.blockSizeBytes) {
       // Refused on the header alone: not one byte of an oversized body is buffered.
       discardBody(req, drainCapBytes);
       return fail(ctx, req, res, 413, 'EFBIG', `block of ${declared} bytes exceeds the block size of ${ctx.blockSizeBytes}`);
     }
     const release = await bodySlots.acquire();
-    const size = Number(declared);
     const buf = keptBodies > 0 ? bodies.take() : Buffer.allocUnsafe(size);
     let sizeBytes: number;
     try {
