@@ -229,6 +229,34 @@ test('with blocks too large to keep spare buffers for, uploads of any size still
   await big.kill();
 });
 
+test('read buffers are reused only once a response is sent: a slow reader gets its own bytes', async () => {
+  // 16 MiB blocks: more than the socket buffers hold, so most of a response waits in the server
+  // while its reader is paused, and one spare read buffer is kept.
+  const big = await startDataServer({ dir: join(root, 'data-slow'), secretFile, blockSizeBytes: 16 * 1024 * 1024, index: 4 });
+  procs.push(big);
+  const [slow, other] = [block(16 * 1024 * 1024), block(16 * 1024 * 1024 - 7)];
+  for (const b of [slow, other]) assert.equal((await call(big, 'PUT', `/v1/blocks/${b.hash}?sync=1`, { body: b.bytes })).status, 201);
+  const { hostname: host, port } = new URL(big.url);
+  const sock = createConnection({ host, port: Number(port) });
+  sock.pause();
+  sock.write(`GET /v1/blocks/${slow.hash}?check=0 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${secret}\r\nconnection: close\r\n\r\n`);
+  await new Promise((r) => setTimeout(r, 500));
+  // Meanwhile other reads take buffers from the pool and fill them.
+  for (let i = 0; i < 3; i++) assert.ok((await call(big, 'GET', `/v1/blocks/${other.hash}?check=0`)).bytes.equals(other.bytes));
+  const chunks: Buffer[] = [];
+  sock.on('data', (c: Buffer) => chunks.push(c));
+  await new Promise<void>((resolve, reject) => {
+    sock.on('end', resolve);
+    sock.on('error', reject);
+    sock.resume();
+  });
+  const raw = Buffer.concat(chunks);
+  const body = raw.subarray(raw.indexOf('\r\n\r\n') + 4);
+  assert.equal(body.length, slow.bytes.length);
+  assert.ok(body.equals(slow.bytes), 'the paused response carries its own block, not one read after it');
+  await big.kill();
+});
+
 test('malformed block names are refused with 400 EINVAL', async () => {
   const b = block(100);
   for (const name of [b.hash.toUpperCase(), b.hash.slice(1), b.hash + '0', 'x'.repeat(64)]) {

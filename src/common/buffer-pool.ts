@@ -6,13 +6,25 @@
  */
 export class BufferPool {
   private readonly free: Buffer[] = [];
+  /** The memory of every buffer this pool made: only those come back, whatever view of them is given. */
+  private readonly made = new WeakSet<ArrayBufferLike>();
+
   constructor(readonly bytes: number, private readonly keep: number) {}
 
   take(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.bytes);
+    const spare = this.free.pop();
+    if (spare) return spare;
+    const b = Buffer.allocUnsafeSlow(this.bytes);
+    this.made.add(b.buffer);
+    return b;
   }
 
+  /**
+   * Gives back the buffer that b is, or is a view into (a subarray handed on as the answer).
+   * A buffer this pool did not make is ignored, so callers need not track where theirs came from.
+   */
   give(b: Buffer): void {
-    if (b.length === this.bytes && this.free.length < this.keep) this.free.push(b);
+    if (!this.made.has(b.buffer) || this.free.length >= this.keep) return;
+    this.free.push(b.byteOffset === 0 && b.length === this.bytes ? b : Buffer.from(b.buffer, 0, this.bytes));
   }
 }

@@ -3,6 +3,7 @@ import { close, closeSync, existsSync, fstatSync, mkdirSync, open as openCb, ope
 import { promisify } from 'node:util';
 import { lstat, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { BufferPool } from '../common/buffer-pool.js';
 import { FsError } from '../common/errors.js';
 import { BLOCK_NAME_RE, type SyncResult } from '../common/protocol.js';
 import { KeyedMutex, mapLimit } from './concurrency.js';
@@ -34,9 +35,11 @@ export interface BlockStore {
    * The verified bytes. ENOENT if absent, CorruptBlockError if the copy is bad (it is quarantined).
    * With check: false the bytes are not hashed here: for a caller that hashes them itself and calls
    * verify() when they do not match, so the copy is still quarantined. keepOpen: leave the file
-   * open for the next read of it (default true).
+   * open for the next read of it (default true). into: read into a buffer taken from this pool when
+   * the block fits (it must hold the largest block plus one byte): the bytes are then a view of it,
+   * which the caller gives back once nothing uses them any more.
    */
-  get(hash: string, opts?: { check?: boolean; keepOpen?: boolean }): Promise<Buffer>;
+  get(hash: string, opts?: GetOptions): Promise<Buffer>;
   /** Re-reads and re-hashes the copy on disk; resolves to its size in bytes. Same errors as get. */
   verify(hash: string): Promise<number>;
   /** Resolves to false if the block was not stored. */
@@ -45,6 +48,12 @@ export interface BlockStore {
   /** [hash, sizeBytes] of every block believed stored (from the in-memory index; cheap). */
   inventory(): Promise<Array<[string, number]>>;
   stats(): Promise<BlockStoreStats>;
+}
+
+export interface GetOptions {
+  check?: boolean;
+  keepOpen?: boolean;
+  into?: BufferPool;
 }
 
 export interface DiskBlockStoreOptions {
@@ -241,8 +250,8 @@ export class DiskBlockStore implements BlockStore {
     return { durable: names.filter((h) => present.has(h)), missing: names.filter((h) => !present.has(h)) };
   }
 
-  async get(hash: string, opts: { check?: boolean; keepOpen?: boolean } = {}): Promise<Buffer> {
-    return this.readVerified(hash, opts.check ?? true, opts.keepOpen ?? true);
+  async get(hash: string, opts: GetOptions = {}): Promise<Buffer> {
+    return this.readVerified(hash, opts.check ?? true, opts.keepOpen ?? true, opts.into);
   }
 
   async verify(hash: string): Promise<number> {
@@ -284,12 +293,14 @@ export class DiskBlockStore implements BlockStore {
   }
 
   /** Reads the copy from disk (never from the index) and checks it against its name, unless told not to. */
-  private async readVerified(hash: string, check: boolean, keepOpen: boolean): Promise<Buffer> {
+  private async readVerified(hash: string, check: boolean, keepOpen: boolean, into?: BufferPool): Promise<Buffer> {
     const { file, st } = this.openForRead(hash, keepOpen);
     const ident = { dev: st.dev, ino: st.ino };
     let bytes: Buffer | null;
     try {
-      bytes = await readUpTo(file.fd, st.size, this.maxBlockSizeBytes);
+      // A pooled buffer one byte longer than the file: one read both fills it and finds the end.
+      const buf = into && into.bytes > st.size ? into.take() : Buffer.allocUnsafe(Math.min(st.size, this.maxBlockSizeBytes) + 1);
+      bytes = await readUpTo(file.fd, buf, this.maxBlockSizeBytes);
     } finally {
       this.openFiles.release(file);
     }
@@ -498,11 +509,12 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /**
- * Reads a whole file, up to EOF rather than up to its size at open time (a file growing under us is
- * still judged on all its bytes). Returns null once it is longer than limitBytes.
+ * Reads a whole file into first (growing past it if need be), up to EOF rather than up to its size
+ * at open time (a file growing under us is still judged on all its bytes). Returns null once it is
+ * longer than limitBytes.
  */
-async function readUpTo(fd: number, sizeHintBytes: number, limitBytes: number): Promise<Buffer | null> {
-  let buf = Buffer.allocUnsafe(Math.min(sizeHintBytes, limitBytes) + 1);
+async function readUpTo(fd: number, first: Buffer, limitBytes: number): Promise<Buffer | null> {
+  let buf = first;
   let total = 0;
   for (;;) {
     if (total === buf.length) {

@@ -70,6 +70,8 @@ export function createDataServer(ctx: DataServerContext): Server {
   // Upload bodies land in reused block-sized buffers: the store keeps no reference after put.
   const keptBodies = Math.floor(KEPT_BODY_BYTES / ctx.blockSizeBytes);
   const bodies = new BufferPool(ctx.blockSizeBytes, keptBodies);
+  // Block reads too, one byte longer than a block so that one read(2) also finds the file's end.
+  const reads = new BufferPool(ctx.blockSizeBytes + 1, keptBodies);
   const strangerDrainCapBytes = ctx.blockSizeBytes + DRAIN_SLACK_BYTES;
   const drainCapBytes = Math.max(AUTHENTICATED_DRAIN_CAP_BYTES, strangerDrainCapBytes);
 
@@ -105,8 +107,11 @@ export function createDataServer(ctx: DataServerContext): Server {
       case 'getBlock': {
         // Only clients read with check=0; a peer rebuilding from us or fsck reads each block once and
         // must not push the files clients use out of the open-file cache.
-        const bytes = await ctx.store.get(route.hash, { check: route.check, keepOpen: !route.check });
+        const bytes = await ctx.store.get(route.hash, { check: route.check, keepOpen: !route.check, into: reads });
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
+        // The socket may still be sending from the buffer after end() returns, until the response
+        // closes (sent, or the connection gone and its pending writes cancelled).
+        res.once('close', () => reads.give(bytes));
         res.end(bytes);
         return;
       }

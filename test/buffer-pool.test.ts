@@ -1,0 +1,21 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BufferPool } from '../src/common/buffer-pool.js';
+
+test('a buffer pool takes back its own buffers, from any view of them, and nothing else', () => {
+  const pool = new BufferPool(4096, 2);
+  const a = pool.take();
+  assert.equal(a.length, 4096);
+  pool.give(a.subarray(10, 20));
+  const again = pool.take();
+  assert.equal(again.buffer, a.buffer, 'a view given back returns the whole buffer');
+  assert.equal(again.length, 4096);
+  assert.equal(again.byteOffset, 0);
+  const foreign = Buffer.allocUnsafeSlow(4096);
+  pool.give(foreign);
+  assert.notEqual(pool.take().buffer, foreign.buffer, 'a buffer the pool did not make is not handed out');
+  const [x, y, z] = [pool.take(), pool.take(), pool.take()];
+  for (const b of [x, y, z]) pool.give(b);
+  const kept = new Set([pool.take().buffer, pool.take().buffer]);
+  assert.ok(!kept.has(pool.take().buffer), 'at most `keep` spares are kept');
+});
