@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { DEFAULT_CONFIG, type ClusterConfig } from '../src/common/config.js';
 import type { MetaStore } from '../src/meta/api.js';
 import { openStore } from '../src/meta/open-store.js';
+import { SqlContext } from '../src/meta/sqlite/sql-context.js';
 import { tempDir } from './helpers/procs.js';
 import { metaConformance } from './meta-conformance.js';
 import { OWNER, hashOf, rejectsWith } from './meta-conformance-helpers.js';
@@ -110,6 +111,24 @@ describe('sqlite engine specifics', () => {
     await store.close();
     const db = new Database(url.slice('sqlite://'.length), { readonly: true });
     assert.deepEqual(db.prepare('SELECT refs, size FROM blocks WHERE hash = ?').get(Buffer.from(h, 'hex')), { refs: 0, size: 1 });
+    db.close();
+  });
+
+  it('a transaction committed without fsync leaves the connection fully synced for the next one', () => {
+    const path = join(tempDir('qfs-sqlctx-'), 'x.db');
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    const ctx = new SqlContext(db);
+    db.exec('CREATE TABLE t (v INTEGER)');
+    ctx.txUnsynced(() => ctx.stmt('INSERT INTO t VALUES (1)').run());
+    assert.equal(db.pragma('synchronous', { simple: true }), 2);
+    assert.throws(() => ctx.txUnsynced(() => {
+      ctx.stmt('INSERT INTO t VALUES (2)').run();
+      throw new Error('rolled back');
+    }), /rolled back/);
+    assert.equal(db.pragma('synchronous', { simple: true }), 2, 'also after a transaction that threw');
+    assert.deepEqual(db.prepare('SELECT v FROM t').pluck().all(), [1]);
     db.close();
   });
 

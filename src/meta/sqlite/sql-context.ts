@@ -8,6 +8,9 @@ export class SqlContext {
   readonly db: Database.Database;
   private readonly cache = new Map<string, Database.Statement>();
   private readonly runTx: Database.Transaction<(fn: () => unknown) => unknown>;
+  // Prepared once: db.pragma() parses its text on every call, and txUnsynced switches twice per change.
+  private readonly syncNormal: Database.Statement;
+  private readonly syncFull: Database.Statement;
   /** Transactions committed without fsync since the last fsync of the WAL. */
   private unsyncedTx = 0;
   private syncTimer: NodeJS.Timeout | null = null;
@@ -17,6 +20,8 @@ export class SqlContext {
   constructor(db: Database.Database) {
     this.db = db;
     this.runTx = db.transaction((fn: () => unknown) => fn());
+    this.syncNormal = db.prepare('PRAGMA synchronous = NORMAL');
+    this.syncFull = db.prepare('PRAGMA synchronous = FULL');
   }
 
   /** Prepares each SQL text once; operations call this on every use instead of holding statements. */
@@ -82,11 +87,11 @@ export class SqlContext {
    * whose loss is safe: see reserveBlocks in layout.ts.
    */
   txUnsynced<T>(fn: () => T): T {
-    this.db.pragma('synchronous = NORMAL');
+    this.syncNormal.run();
     try {
       return this.runTx.immediate(fn) as T;
     } finally {
-      this.db.pragma('synchronous = FULL');
+      this.syncFull.run();
     }
   }
 
