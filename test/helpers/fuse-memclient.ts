@@ -4,10 +4,11 @@ import type { FsClient, OpenFile, OpenOptions } from '../../src/client/types.js'
 import type { ClusterConfig } from '../../src/common/config.js';
 import { FsError } from '../../src/common/errors.js';
 import type { Attr, DirEntry, FileLayout, Ino, MetaApi, Owner, StatFs, ClusterInfo } from '../../src/meta/api.js';
+import { MemContent } from './mem-content.js';
 
 interface Node {
   attr: Attr;
-  data: Buffer;
+  data: MemContent;
   target: string;
   children: Map<string, Ino> | null;
   version: number;
@@ -27,7 +28,7 @@ export class MemMeta implements Partial<MetaApi> {
     const now = Date.now();
     return {
       attr: { ino, type, mode, uid: owner.uid, gid: owner.gid, size: 0, nlink: type === 'dir' ? 2 : 1, atimeMs: now, mtimeMs: now, ctimeMs: now },
-      data: Buffer.alloc(0),
+      data: new MemContent(),
       target: '',
       children: type === 'dir' ? new Map() : null,
       version: 0,
@@ -206,48 +207,35 @@ export class MemMeta implements Partial<MetaApi> {
 export const writeSizes = new Map<number, number>();
 
 class MemOpenFile implements OpenFile {
-  private data: Buffer;
+  /** This handle's version of the bytes, published to the node on flush (close-to-open). */
+  private data: MemContent;
   private dirty: boolean;
   constructor(private readonly meta: MemMeta, readonly ino: Ino, private readonly writable: boolean, truncate: boolean) {
-    const n = meta.node(ino);
-    this.data = truncate ? Buffer.alloc(0) : Buffer.from(n.data);
+    this.data = truncate ? new MemContent() : meta.node(ino).data.snapshot();
     this.dirty = truncate;
   }
   async read(offset: number, length: number): Promise<Buffer> {
     await new Promise((r) => setImmediate(r));
-    return Buffer.from(this.data.subarray(Math.min(offset, this.data.length), Math.min(offset + length, this.data.length)));
+    return this.data.read(offset, length);
   }
   async write(offset: number, data: Buffer): Promise<void> {
     if (!this.writable) throw new FsError('EBADF', 'read-only handle');
     writeSizes.set(data.length, (writeSizes.get(data.length) ?? 0) + 1);
-    const end = offset + data.length;
-    if (end > this.data.length) {
-      // Grow geometrically (amortised O(1) per byte), keep the logical length exact.
-      if (end > this.data.buffer.byteLength - this.data.byteOffset) {
-        const grown = Buffer.alloc(Math.max(end, this.data.length * 2));
-        this.data.copy(grown);
-        this.data = grown.subarray(0, end);
-      } else {
-        this.data = Buffer.from(this.data.buffer, this.data.byteOffset, end);
-      }
-    }
-    data.copy(this.data, offset);
+    this.data.write(offset, data);
     this.dirty = true;
   }
   async truncate(size: number): Promise<void> {
-    const next = Buffer.alloc(size);
-    this.data.copy(next, 0, 0, Math.min(size, this.data.length));
-    this.data = next;
+    this.data.truncate(size);
     this.dirty = true;
   }
   size(): number {
-    return this.data.length;
+    return this.data.size;
   }
   async flush(): Promise<void> {
     if (!this.dirty) return;
     const n = this.meta.node(this.ino);
-    n.data = Buffer.from(this.data);
-    n.attr.size = n.data.length;
+    n.data = this.data.snapshot();
+    n.attr.size = n.data.size;
     n.attr.mtimeMs = n.attr.ctimeMs = Date.now();
     n.version++;
     this.dirty = false;
