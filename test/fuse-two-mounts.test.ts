@@ -124,6 +124,34 @@ test('a directory replaced on one mount is the new one on the other at once, alt
   }
 });
 
+test('a file name replaced or removed on one mount, or linked there, shows on the other at once', async () => {
+  // Guards any caching of file names or attributes in the kernel (session.ts timeouts()): with
+  // names kept for the lease and no invalidation of files in forgetChanged, this fails.
+  const x = (m: TestMount, n: string) => join(m.mountpoint, 'names', n);
+  await fs.mkdir(x(a, ''), { recursive: true });
+  for (let round = 0; round < 5; round++) {
+    const [w, r] = round % 2 === 0 ? [a, b] : [b, a];
+    await fs.writeFile(x(w, 'f'), `first ${round}`);
+    await fs.writeFile(x(w, 'g'), `second ${round}`);
+    const first = (await fs.stat(x(r, 'f'))).ino;
+    assert.equal(await fs.readFile(x(r, 'f'), 'utf8'), `first ${round}`);
+    // Replaced by another file (another inode) under the same name.
+    await fs.rename(x(w, 'g'), x(w, 'f'));
+    const st = await fs.stat(x(r, 'f'));
+    assert.notEqual(st.ino, first, `round ${round}: the other mount sees the new file, not its cached entry`);
+    assert.equal(await fs.readFile(x(r, 'f'), 'utf8'), `second ${round}`);
+    await assert.rejects(fs.stat(x(r, 'g')), { code: 'ENOENT' });
+    // A hard link made elsewhere, then the original name removed there.
+    await fs.link(x(w, 'f'), x(w, 'h'));
+    assert.equal((await fs.stat(x(r, 'h'))).nlink, 2);
+    await fs.unlink(x(w, 'f'));
+    await assert.rejects(fs.stat(x(r, 'f')), { code: 'ENOENT' });
+    assert.equal((await fs.stat(x(r, 'h'))).nlink, 1);
+    await fs.unlink(x(w, 'h'));
+    await assert.rejects(fs.readFile(x(r, 'h')), { code: 'ENOENT' });
+  }
+});
+
 test('a shell overwriting a file on one mount never shows the other mount an empty or torn file', async () => {
   await fs.writeFile(join(a.mountpoint, 'echo.txt'), 'start\n');
   // `echo x > f` opens with O_TRUNC and closes a dup of the descriptor before writing.
