@@ -19,3 +19,17 @@ test('a buffer pool takes back its own buffers, from any view of them, and nothi
   const kept = new Set([pool.take().buffer, pool.take().buffer]);
   assert.ok(!kept.has(pool.take().buffer), 'at most `keep` spares are kept');
 });
+
+test('a buffer pool hands out exact fresh buffers for what it cannot keep, and does not take them back', () => {
+  const pool = new BufferPool(4096, 2);
+  const big = pool.take(5000);
+  assert.equal(big.length, 5000, 'larger than the pool: a buffer of its own size');
+  pool.give(big);
+  assert.notEqual(pool.take().buffer, big.buffer);
+  assert.equal(pool.take(10).length, 4096, 'a pool that keeps buffers hands out whole ones');
+  const none = new BufferPool(1 << 20, 0);
+  const small = none.take(3);
+  assert.equal(small.length, 3, 'a pool that keeps nothing does not allocate its whole size');
+  none.give(small);
+  assert.equal(none.take(3).length, 3);
+});

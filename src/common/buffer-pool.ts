@@ -11,7 +11,13 @@ export class BufferPool {
 
   constructor(readonly bytes: number, private readonly keep: number) {}
 
-  take(): Buffer {
+  /**
+   * A buffer of at least `atLeast` bytes (default: the pool's size). One the pool cannot keep (it
+   * keeps none, or it is larger than the pool's buffers) is a fresh buffer of exactly that size, so
+   * a caller with a small need never gets a whole pool-sized allocation for nothing.
+   */
+  take(atLeast = this.bytes): Buffer {
+    if (atLeast > this.bytes || this.keep === 0) return Buffer.allocUnsafe(atLeast);
     const spare = this.free.pop();
     if (spare) return spare;
     const b = Buffer.allocUnsafeSlow(this.bytes);

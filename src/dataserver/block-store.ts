@@ -298,8 +298,9 @@ export class DiskBlockStore implements BlockStore {
     const ident = { dev: st.dev, ino: st.ino };
     let bytes: Buffer | null;
     try {
-      // A pooled buffer one byte longer than the file: one read both fills it and finds the end.
-      const buf = into && into.bytes > st.size ? into.take() : Buffer.allocUnsafe(Math.min(st.size, this.maxBlockSizeBytes) + 1);
+      // One byte longer than the file: one read both fills it and finds the end.
+      const want = Math.min(st.size, this.maxBlockSizeBytes) + 1;
+      const buf = into ? into.take(want) : Buffer.allocUnsafe(want);
       bytes = await readUpTo(file.fd, buf, this.maxBlockSizeBytes);
     } finally {
       this.openFiles.release(file);

@@ -156,7 +156,7 @@ export function createDataServer(ctx: DataServerContext): Server {
       return fail(ctx, req, res, 413, 'EFBIG', `block of ${declared} bytes exceeds the block size of ${ctx.blockSizeBytes}`);
     }
     const release = await bodySlots.acquire();
-    const buf = keptBodies > 0 ? bodies.take() : Buffer.allocUnsafe(size);
+    const buf = bodies.take(size);
     let sizeBytes: number;
     try {
       const bytes = await readBodyInto(req, buf, size);

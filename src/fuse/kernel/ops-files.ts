@@ -70,14 +70,13 @@ export async function create(s: Session, req: Req): Promise<void> {
 export async function read(s: Session, req: Req): Promise<void> {
   const node = s.node(req);
   const { fh, offset, size } = readIoIn(req.body);
-  const pooled = OUT_HEADER_BYTES + size <= s.readBuffers.bytes;
-  const b = pooled ? s.readBuffers.take() : Buffer.allocUnsafe(OUT_HEADER_BYTES + size);
+  const b = s.readBuffers.take(OUT_HEADER_BYTES + size);
   try {
     // The data is read straight into the reply, after its header.
     const n = await s.ops.read(await s.loosePath(node), fh, b.subarray(OUT_HEADER_BYTES, OUT_HEADER_BYTES + size), size, offset);
     s.ok(req, b, OUT_HEADER_BYTES + Math.max(0, Math.min(n, size)));
   } finally {
-    if (pooled) s.readBuffers.give(b);
+    s.readBuffers.give(b);
   }
 }
 
