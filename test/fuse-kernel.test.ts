@@ -276,6 +276,55 @@ test('a directory of 5,000 entries lists completely, over many READDIR calls', {
   assert.equal(rm.stdout.trim(), '0', rm.stderr);
 });
 
+/** getdents64(2) straight from Perl: "name d_type d_ino" per entry, as the kernel returned them. */
+const GETDENTS_PL = `
+my ($dir, $nr) = @ARGV;
+opendir(my $dh, $dir) or die "opendir: $!";
+my $fd = fileno($dh) // die "no fd";
+my $buf = "\\0" x 65536;
+while (1) {
+  my $n = syscall($nr, $fd, $buf, 65536);
+  die "getdents64: $!" if $n < 0;
+  last if $n == 0;
+  for (my $off = 0; $off < $n;) {
+    my ($ino, $next, $reclen, $type) = unpack("Q q S C", substr($buf, $off, 19));
+    print unpack("Z*", substr($buf, $off + 19, $reclen - 19)), " $type $ino\\n";
+    $off += $reclen;
+  }
+}`;
+const GETDENTS64: Record<string, number> = { x64: 217, arm64: 61 };
+
+test('readdir gives each name its type and inode number, on a mount that never saw the names', { skip: skip || (GETDENTS64[process.arch] === undefined && 'getdents64 number unknown here') }, async () => {
+  // Without d_type, rm -r, find and du stat every name to learn whether it is a directory.
+  const d = join(m.mountpoint, 'typed');
+  await fs.mkdir(d);
+  await fs.writeFile(join(d, 'f'), 'x');
+  await fs.mkdir(join(d, 'd'));
+  await fs.symlink('f', join(d, 'l'));
+  const fresh = await mountKernel();
+  try {
+    const fd = join(fresh.mountpoint, 'typed');
+    const r = await run('perl', ['-e', GETDENTS_PL, fd, String(GETDENTS64[process.arch])]);
+    assert.equal(r.code, 0, r.stderr);
+    const got = new Map(r.stdout.trim().split('\n').map((l) => {
+      const [name, type, ino] = l.split(' ');
+      return [name!, { type: Number(type), ino: Number(ino) }] as const;
+    }));
+    assert.deepEqual([...got.keys()].sort(), ['.', '..', 'd', 'f', 'l']);
+    const DT_DIR = 4, DT_REG = 8, DT_LNK = 10;
+    assert.equal(got.get('.')!.type, DT_DIR);
+    assert.equal(got.get('..')!.type, DT_DIR);
+    assert.equal(got.get('f')!.type, DT_REG);
+    assert.equal(got.get('d')!.type, DT_DIR);
+    assert.equal(got.get('l')!.type, DT_LNK);
+    for (const name of ['f', 'd', 'l']) {
+      assert.equal(got.get(name)!.ino, (await fs.lstat(join(fd, name))).ino, `d_ino of ${name} is its st_ino`);
+    }
+  } finally {
+    await fresh.unmount();
+  }
+});
+
 test('quorumfs umount ends the mount process the ordinary way', { skip }, async () => {
   const mp = join(mkdtempSync(join(mountBaseDir(), 'qfs-kumount-')), 'mnt');
   dirs.push(join(mp, '..'));

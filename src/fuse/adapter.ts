@@ -62,12 +62,23 @@ export interface KernelCoherence {
   onChanges(listener: (changes: Array<{ paths: string[]; subtrees: string[] }>) => Promise<void>): void;
 }
 
+/**
+ * A name in a directory listing with what readdir(3) reports beside it: d_ino and d_type (mode
+ * holds the type bits). Without them, tools that walk trees (`rm -r`, `find`, `du`) stat every
+ * name just to learn whether it is a directory.
+ */
+export interface DirName {
+  name: string;
+  ino?: number;
+  mode?: number;
+}
+
 export interface FuseOps {
   /** Present when the kernel may cache under a lease (see KernelCoherence). */
   readonly coherence?: KernelCoherence;
   getattr(path: string): Promise<FuseStat>;
   fgetattr(path: string, fh: number): Promise<FuseStat>;
-  readdir(path: string): Promise<string[]>;
+  readdir(path: string): Promise<DirName[]>;
   create(path: string, mode: number): Promise<number>;
   open(path: string, flags: number): Promise<number>;
   read(path: string, fh: number, buf: Buffer, length: number, position: number): Promise<number>;
@@ -255,7 +266,7 @@ function callbackOps(ops: FuseOps): Record<string, Cb> {
   return {
     getattr: (path, cb) => void ops.getattr(path as string).then((st) => (cb as Cb)(0, st), fail(cb as Cb)),
     fgetattr: (path, fh, cb) => void ops.fgetattr(path as string, fh as number).then((st) => (cb as Cb)(0, st), fail(cb as Cb)),
-    readdir: (path, cb) => void ops.readdir(path as string).then((names) => (cb as Cb)(0, names), fail(cb as Cb)),
+    readdir: (path, cb) => void ops.readdir(path as string).then((names) => (cb as Cb)(0, names.map((n) => n.name)), fail(cb as Cb)),
     create: (path, mode, cb) => void ops.create(path as string, mode as number).then((fh) => (cb as Cb)(0, fh), fail(cb as Cb)),
     open: (path, flags, cb) => void ops.open(path as string, flags as number).then((fh) => (cb as Cb)(0, fh), fail(cb as Cb)),
     read: (path, fh, buf, len, pos, cb) =>

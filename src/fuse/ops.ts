@@ -6,7 +6,7 @@ import { CachingMeta } from '../client/meta-cache.js';
 import type { FsClient, OpenFile } from '../client/types.js';
 import type { Logger } from '../common/log.js';
 import type { Attr, FileLayout, Ino } from '../meta/api.js';
-import { type FuseOps, type FuseStat, type FuseStatfs, type KernelCoherence, type TimeSpec } from './adapter.js';
+import { type DirName, type FuseOps, type FuseStat, type FuseStatfs, type KernelCoherence, type TimeSpec } from './adapter.js';
 import type { CapacityProbe } from './capacity.js';
 import { errno, toErrnoError } from './errno.js';
 import { HandleTable, type Handle, type ReaderState, type SharedWriter } from './handles.js';
@@ -26,6 +26,10 @@ const UNKNOWN_CAPACITY_BYTES = 2 ** 50;
 const MAX_NAME_BYTES = 255;
 /** statfs fields are 32-bit in the binding. */
 const U32_MAX = 0xffffffff;
+
+function typeBitsOf(attr: Attr): number {
+  return attr.type === 'dir' ? S_IFDIR : attr.type === 'symlink' ? S_IFLNK : S_IFREG;
+}
 /**
  * libfuse2 (high level) does not unlink a file that is still open: it renames it to
  * `.fuse_hidden<node><counter>` and unlinks that name after the last release. The kernel sends
@@ -82,7 +86,7 @@ export class QuorumOps implements FuseOps {
   }
 
   private toStat(attr: Attr, writer: SharedWriter | null): FuseStat {
-    const typeBits = attr.type === 'dir' ? S_IFDIR : attr.type === 'symlink' ? S_IFLNK : S_IFREG;
+    const typeBits = typeBitsOf(attr);
     const size = writer ? writer.file.size() : attr.size;
     const mtimeMs = writer ? Math.max(attr.mtimeMs, writer.lastWriteMs) : attr.mtimeMs;
     return {
@@ -158,10 +162,10 @@ export class QuorumOps implements FuseOps {
     });
   }
 
-  readdir(path: string): Promise<string[]> {
+  readdir(path: string): Promise<DirName[]> {
     return this.run('readdir', path, async () => {
       const entries = await this.meta.readdir({ path });
-      return ['.', '..', ...entries.map((e) => e.name)];
+      return [{ name: '.' }, { name: '..' }, ...entries.map((e) => ({ name: e.name, ino: e.attr.ino >>> 0, mode: typeBitsOf(e.attr) }))];
     });
   }
 

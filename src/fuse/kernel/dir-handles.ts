@@ -2,12 +2,16 @@
 // KiB (READDIR with an offset), so each OPENDIR handle keeps the listing it read at offset 0 and
 // serves the following offsets from it: a listing never shows a name twice or skips one because
 // the directory changed between two READDIR calls.
+import type { DirName } from '../adapter.js';
 import { errno } from '../errno.js';
 
 export interface DirListing {
   names: string[];
   /** UTF-8 names, encoded once. */
   encoded: Buffer[];
+  /** d_ino and mode (type bits) by index, where the listing said. */
+  inos: Array<number | undefined>;
+  modes: Array<number | undefined>;
 }
 
 /** Upper bound of open directories per mount, like the file handle bound in handles.ts. */
@@ -42,13 +46,19 @@ export class DirHandles {
    * The listing for a READDIR at offset. Offset 0 reads the directory afresh (opendir, rewinddir);
    * later offsets reuse it. Concurrent callers share one load.
    */
-  async listing(fh: number, offset: number, load: () => Promise<string[]>): Promise<DirListing> {
+  async listing(fh: number, offset: number, load: () => Promise<DirName[]>): Promise<DirListing> {
     const h = this.open.get(fh);
     if (!h) throw errno('EBADF');
     if (h.loading) return h.loading;
     if (h.listing && offset > 0) return h.listing;
-    const loading = load().then((names) => {
-      const listing = { names, encoded: names.map((n) => Buffer.from(n, 'utf8')) };
+    const loading = load().then((entries) => {
+      const names = entries.map((e) => e.name);
+      const listing = {
+        names,
+        encoded: names.map((n) => Buffer.from(n, 'utf8')),
+        inos: entries.map((e) => e.ino),
+        modes: entries.map((e) => e.mode),
+      };
       h.listing = listing;
       return listing;
     });

@@ -4,6 +4,7 @@ import type { FuseStat } from '../adapter.js';
 import { dropHidden } from './ops-names.js';
 import { joinPath } from '../../meta/api.js';
 import type { Node } from './nodes.js';
+import type { DirListing } from './dir-handles.js';
 import {
   ENTRY_OUT_BYTES, FUSE_FSYNC_FDATASYNC, OPEN_OUT_BYTES, OUT_HEADER_BYTES, WRITE_IN_BYTES,
   direntType, direntplusBytes, readCString, readIoIn, readU64, writeDirent, writeEntryOut, writeOpenOut,
@@ -137,10 +138,14 @@ async function listingFor(s: Session, node: Node, fh: number, offset: number) {
   return s.dirs.listing(fh, offset, async () => s.ops.readdir(await s.path(node)));
 }
 
-/** d_ino and d_type of a name in dir, as far as the node table knows them. */
-function direntOf(s: Session, dir: Node, name: string): { ino: number; type: number } {
+/** d_ino and d_type of listing entry i in dir: from the listing, else as far as the node table knows them. */
+function direntOf(s: Session, dir: Node, listing: DirListing, i: number): { ino: number; type: number } {
+  const name = listing.names[i]!;
   if (name === '.') return { ino: dir.ino, type: DT_DIR };
   if (name === '..') return { ino: dir.parent?.ino ?? dir.ino, type: DT_DIR };
+  const ino = listing.inos[i];
+  const mode = listing.modes[i];
+  if (ino !== undefined && mode !== undefined) return { ino, type: direntType(mode) };
   const child = s.nodes.child(dir, name);
   return child ? { ino: child.ino, type: direntType(child.typeBits) } : { ino: UNKNOWN_INO, type: 0 };
 }
@@ -154,7 +159,7 @@ export async function readdir(s: Session, req: Req): Promise<void> {
   let off = OUT_HEADER_BYTES;
   // Entry i carries offset i + 1: the offset the kernel sends back to continue after it.
   for (let i = offset; i < listing.names.length; i++) {
-    const d = direntOf(s, node, listing.names[i]!);
+    const d = direntOf(s, node, listing, i);
     const end = writeDirent(b, off, limit, d.ino, i + 1, d.type, listing.encoded[i]!);
     if (end < 0) break;
     off = end;
@@ -199,7 +204,7 @@ export async function readdirplus(s: Session, req: Req): Promise<void> {
       ino = st.ino;
       type = direntType(st.mode);
     } else {
-      ({ ino, type } = direntOf(s, node, name));
+      ({ ino, type } = direntOf(s, node, listing, i));
     }
     const end = writeDirent(b, off + ENTRY_OUT_BYTES, off + direntplusBytes(listing.encoded[i]!.length), ino, i + 1, type, listing.encoded[i]!);
     off = end < 0 ? off + direntplusBytes(listing.encoded[i]!.length) : end;
