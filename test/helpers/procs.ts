@@ -1,7 +1,7 @@
 // Starts real QuorumFS server processes for tests, on loopback ports, and cleans them up.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, connect } from 'node:net';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,8 +10,33 @@ import { randomBytes } from 'node:crypto';
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const CLI = join(REPO_ROOT, 'bin', 'quorumfs.js');
 
+const madeDirs: string[] = [];
+
+/** A fresh directory under the system's temp dir, removed when the test process exits. */
 export function tempDir(prefix = 'qfs-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  if (madeDirs.length === 0) process.once('exit', removeMadeDirs);
+  madeDirs.push(dir);
+  return dir;
+}
+
+function removeMadeDirs(): void {
+  // A directory with something still mounted in it (a test that failed half-way) stays: removing
+  // through a live FUSE mount could hang the exit, and through a dead one fails anyway.
+  let mounts: string[] = [];
+  try {
+    mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '');
+  } catch {
+    // no /proc: remove what we can
+  }
+  for (const dir of madeDirs) {
+    if (mounts.some((m) => m === dir || m.startsWith(dir + '/'))) continue;
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // left for the system's temp cleaner
+    }
+  }
 }
 
 /** Writes a fresh secret file (mode 0600) into dir and returns [path, secret]. */
