@@ -227,6 +227,24 @@ test('rename, link and symlink keep every name pointing at the right file', { sk
   await dir.close();
 });
 
+test('a change through one name of a hard-linked file shows through the other at once, to O_APPEND too', { skip }, async () => {
+  // Each name is its own kernel inode; the first name's size was cached while it was the only one.
+  const d = join(m.mountpoint, 'hl');
+  await fs.mkdir(d);
+  const first = join(d, 'first');
+  const second = join(d, 'second');
+  await fs.writeFile(first, Buffer.alloc(1000, 'x'));
+  assert.equal((await fs.stat(first)).size, 1000);
+  await fs.link(first, second);
+  await fs.truncate(second, 10);
+  assert.equal((await fs.stat(first)).size, 10);
+  await fs.appendFile(first, 'tail');
+  assert.equal(await fs.readFile(second, 'utf8'), 'xxxxxxxxxxtail');
+  await fs.appendFile(second, '!');
+  assert.equal(await fs.readFile(first, 'utf8'), 'xxxxxxxxxxtail!');
+  assert.equal((await fs.stat(first)).nlink, 2);
+});
+
 test('touch -m and touch -a change one time and leave the other', { skip }, async () => {
   const d = join(m.mountpoint, 'times');
   await fs.mkdir(d);

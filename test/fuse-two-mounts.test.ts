@@ -152,6 +152,67 @@ test('a file name replaced or removed on one mount, or linked there, shows on th
   }
 });
 
+test("attributes one mount's kernel caches follow changes made on the other at once", async () => {
+  // Under the metadata lease the kernel keeps file attributes; each stat below would show the
+  // previous state if the change feed did not make it forget them before the change returned.
+  const pa = join(a.mountpoint, 'attrs.txt');
+  const pb = join(b.mountpoint, 'attrs.txt');
+  await fs.writeFile(pa, 'one');
+  const seen = async (p = pb) => {
+    const st = await fs.stat(p);
+    return { size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, nlink: st.nlink };
+  };
+  assert.equal((await seen()).size, 3);
+  await fs.writeFile(pa, 'sixteen bytes!!!');
+  assert.equal((await seen()).size, 16, 'content committed on the other mount');
+  await fs.chmod(pa, 0o600);
+  assert.equal((await seen()).mode, 0o600, 'chmod');
+  await fs.utimes(pa, 1_000, 2_000);
+  assert.equal((await seen()).mtimeMs, 2_000_000, 'utimes');
+  await fs.truncate(pa, 5);
+  assert.equal((await seen()).size, 5, 'truncate');
+  // Written in place (no truncation): the commit names the inode, not the path.
+  const w = await fs.open(pa, 'r+');
+  await w.write('more', 5);
+  await w.close();
+  assert.equal((await seen()).size, 9, 'appended in place');
+  await fs.link(pa, join(a.mountpoint, 'attrs-link.txt'));
+  assert.equal((await seen()).nlink, 2, 'a second name');
+  await fs.unlink(join(a.mountpoint, 'attrs-link.txt'));
+  assert.equal((await seen()).nlink, 1, 'the second name removed');
+  // fstat of a descriptor opened before the change, then a read through a new open.
+  const h = await fs.open(pb, 'r');
+  try {
+    await fs.writeFile(pa, Buffer.alloc(70_000, 'z'));
+    assert.equal((await h.stat()).size, 70_000, 'fstat of a descriptor held open');
+  } finally {
+    await h.close();
+  }
+  assert.equal((await fs.readFile(pb)).length, 70_000);
+  // A file replaced by a rename: the name shows the new file's attributes.
+  await fs.writeFile(join(a.mountpoint, 'attrs-new.txt'), 'replacement');
+  await fs.rename(join(a.mountpoint, 'attrs-new.txt'), pa);
+  assert.equal((await seen()).size, 11, 'replaced by rename');
+  assert.equal(await fs.readFile(pb, 'utf8'), 'replacement');
+});
+
+test('an append on one mount lands after what the other mount appended, with the name cached', async () => {
+  // O_APPEND writes at the size the kernel holds, without asking: a cached name must not keep an
+  // old size once the other mount's append returned.
+  const pa = join(a.mountpoint, 'log.txt');
+  const pb = join(b.mountpoint, 'log.txt');
+  await fs.writeFile(pa, 'a1\n');
+  await fs.stat(pb);
+  // Each append opens through a name its mount's kernel has cached since its last append.
+  for (let i = 0; i < 3; i++) {
+    await fs.appendFile(pb, `b${i}\n`);
+    await fs.appendFile(pa, `a${i + 2}\n`);
+  }
+  const want = 'a1\nb0\na2\nb1\na3\nb2\na4\n';
+  assert.equal(await fs.readFile(pa, 'utf8'), want);
+  assert.equal(await fs.readFile(pb, 'utf8'), want);
+});
+
 test('a shell overwriting a file on one mount never shows the other mount an empty or torn file', async () => {
   await fs.writeFile(join(a.mountpoint, 'echo.txt'), 'start\n');
   // `echo x > f` opens with O_TRUNC and closes a dup of the descriptor before writing.

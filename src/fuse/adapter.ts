@@ -29,6 +29,11 @@ export interface FuseStat {
   atime: Date;
   mtime: Date;
   ctime: Date;
+  /**
+   * Not for the kernel to cache: a size and times that only this mount's open writer has, or one
+   * read handle's version of the file (see QuorumOps.fgetattr). Other answers are the namespace's.
+   */
+  volatile?: boolean;
 }
 
 export interface FuseStatfs {
@@ -53,13 +58,13 @@ export type TimeSpec = number | 'now' | undefined;
  * ErrnoError (anything else is answered EIO by the adapter). Handles are 32-bit, never 0.
  */
 /**
- * Lets the kernel cache directory entries under the client's metadata lease (src/client/meta-cache.ts):
- * a binding gives the kernel no entry for longer than leaseLeftMs(), and forgets the ones that
- * changes made elsewhere make stale before those changes are acknowledged.
+ * Lets the kernel cache names and attributes under the client's metadata lease
+ * (src/client/meta-cache.ts): a binding gives the kernel nothing for longer than leaseLeftMs(), and
+ * makes it forget what changes made elsewhere make stale before those changes are acknowledged.
  */
 export interface KernelCoherence {
   leaseLeftMs(): number;
-  onChanges(listener: (changes: Array<{ paths: string[]; subtrees: string[] }>) => Promise<void>): void;
+  onChanges(listener: (changes: Array<{ paths: string[]; subtrees: string[]; inos: number[] }>) => Promise<void>): void;
 }
 
 /**

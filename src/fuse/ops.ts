@@ -101,6 +101,7 @@ export class QuorumOps implements FuseOps {
       atime: new Date(attr.atimeMs),
       mtime: new Date(mtimeMs),
       ctime: new Date(Math.max(attr.ctimeMs, writer ? writer.lastWriteMs : 0)),
+      volatile: writer !== null,
     };
   }
 
@@ -127,7 +128,8 @@ export class QuorumOps implements FuseOps {
   getattr(path: string): Promise<FuseStat> {
     return this.run('getattr', path, async () => {
       const hid = this.hidden.get(path);
-      if (hid) return this.toStat(hid, this.table.shownWriterOf(hid.ino));
+      // Unlinked while open: no change elsewhere will ever name it again.
+      if (hid) return { ...this.toStat(hid, this.table.shownWriterOf(hid.ino)), volatile: true };
       const attr = await this.meta.lookup({ path });
       this.observe(attr);
       return this.toStat(attr, this.table.shownWriterOf(attr.ino));
@@ -140,16 +142,20 @@ export class QuorumOps implements FuseOps {
       if (!h || this.hidden.has(path)) return this.getattr(path);
       // The path may have been renamed or removed by another mount; the handle still knows its inode.
       let attr = h.attr;
+      let fresh = false;
       try {
         const now = await this.meta.lookup({ path });
         if (now.ino === h.ino) {
           attr = now;
+          fresh = true;
           this.observe(attr);
         }
       } catch (err) {
         if ((err as { code?: string }).code !== 'ENOENT') throw err;
       }
       const st = this.toStat(attr, this.table.shownWriterOf(h.ino));
+      // What the handle remembers of a file renamed away or removed elsewhere: no feed news follows it.
+      if (!fresh) st.volatile = true;
       // A read handle that started reading keeps its version (ReaderState): the size the kernel
       // learns through this handle (it passes the handle when it refreshes attributes around reads)
       // must be that version's, or it would cut reads at another version's size. fstat(2) itself
@@ -157,6 +163,7 @@ export class QuorumOps implements FuseOps {
       if (!h.writer && !this.table.writerOf(h.ino) && h.reader?.used) {
         st.size = h.reader.file.size();
         st.blocks = Math.ceil(st.size / 512);
+        st.volatile = true;
       }
       return st;
     });

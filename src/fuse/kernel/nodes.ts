@@ -9,7 +9,7 @@ export interface Node {
   parent: Node | null;
   name: string;
   /** st_ino and type bits last reported for this name: a different inode under the name is a new node. */
-  ino: number;
+  readonly ino: number;
   typeBits: number;
   /** References the kernel holds (entry replies minus FORGETs). */
   lookups: number;
@@ -28,6 +28,8 @@ export interface Node {
   pathEpoch: number;
   /** Set while a rename of this node is on its way: paths through it wait for the outcome. */
   renaming: Promise<void> | null;
+  /** Until when (epoch ms) the kernel may use its entry for this name without asking again. */
+  entryUntilMs: number;
 }
 
 export class StaleNodeError extends Error {
@@ -42,6 +44,8 @@ const S_IFMT = 0o170000;
 
 export class NodeTable {
   private readonly nodes = new Map<number, Node>();
+  /** Nodes by st_ino (hard links: several), for changes that name an inode rather than a path. */
+  private readonly byIno = new Map<number, Set<Node>>();
   private nextId = FUSE_ROOT_ID + 1;
   /** Bumped by every change of a name, which may change any cached path below it. */
   private epoch = 0;
@@ -63,13 +67,22 @@ export class NodeTable {
     const n: Node = {
       id, parent, name, ino, typeBits, lookups: 0, opens: 0, detached: false, hiddenPath: null,
       children: null, path: parent ? '' : '/', pathEpoch: parent ? -1 : Number.MAX_SAFE_INTEGER, renaming: null,
+      entryUntilMs: 0,
     };
     this.nodes.set(id, n);
+    let same = this.byIno.get(ino);
+    if (!same) this.byIno.set(ino, (same = new Set()));
+    same.add(n);
     return n;
   }
 
   get(id: number): Node | undefined {
     return this.nodes.get(id);
+  }
+
+  /** The nodes the kernel knows with this st_ino. */
+  withIno(ino: number): Iterable<Node> {
+    return this.byIno.get(ino) ?? [];
   }
 
   child(parent: Node, name: string): Node | undefined {
@@ -125,6 +138,8 @@ export class NodeTable {
   dropIfUnused(n: Node): void {
     if (n.lookups > 0 || n.opens > 0 || n === this.root) return;
     this.nodes.delete(n.id);
+    const same = this.byIno.get(n.ino);
+    if (same?.delete(n) && same.size === 0) this.byIno.delete(n.ino);
     if (n.parent?.children?.get(n.name) === n) {
       n.parent.children.delete(n.name);
       if (n.parent.children.size === 0) n.parent.children = null;

@@ -37,6 +37,7 @@ export async function open(s: Session, req: Req): Promise<void> {
   node.opens++;
   let fh: number;
   try {
+    await s.entriesSettled(node.ino);
     fh = await s.ops.open(path, req.body.readUInt32LE(0));
   } catch (err) {
     await closed(s, node);
@@ -200,7 +201,7 @@ export async function readdirplus(s: Session, req: Req): Promise<void> {
     if (st) {
       const child = s.nodes.remember(node, name, st.ino, st.mode);
       linked.push(child);
-      writeEntryOut(b, off, child.id, st, s.timeouts(), s.attrValidFor(st), s.blksize);
+      s.writeEntry(b, off, child, st);
       ino = st.ino;
       type = direntType(st.mode);
     } else {

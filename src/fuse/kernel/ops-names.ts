@@ -54,6 +54,9 @@ export async function getattr(s: Session, req: Req): Promise<void> {
   const flags = req.body.length >= 16 ? req.body.readUInt32LE(0) : 0;
   if (flags & FUSE_GETATTR_FH) {
     const st = await s.ops.fgetattr(await s.loosePath(node), readU64(req.body, 8));
+    // A read handle's version (or a writer's size) becomes the kernel's size of the inode: the next
+    // open must look the name up again rather than append at that size.
+    if (st.volatile) s.forgetName(node);
     return s.replyAttr(req, st);
   }
   const st = await s.ops.getattr(await s.path(node));
@@ -68,6 +71,7 @@ export async function getattr(s: Session, req: Req): Promise<void> {
 
 export async function setattr(s: Session, req: Req): Promise<void> {
   const node = s.node(req);
+  await s.entriesSettled(node.ino);
   const a = readSetattrIn(req.body);
   const v = a.valid;
   const withFh = (v & Fattr.FH) !== 0;
@@ -234,7 +238,9 @@ export async function link(s: Session, req: Req): Promise<void> {
   const n = name(req, 8);
   const path = await s.nodes.childPath(newParent, n);
   await s.ops.link(await s.path(existing), path);
-  s.replyEntry(req, newParent, n, await s.ops.getattr(path));
+  const st = await s.ops.getattr(path);
+  await s.forgetOtherNames(st.ino);
+  s.replyEntry(req, newParent, n, st);
 }
 
 export async function statfs(s: Session, req: Req): Promise<void> {

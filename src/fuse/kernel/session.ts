@@ -16,7 +16,8 @@ import {
 } from './protocol.js';
 
 const ENOSYS = 38;
-/** fuse_notify_code: FUSE_NOTIFY_INVAL_ENTRY. */
+/** fuse_notify_code: FUSE_NOTIFY_INVAL_INODE, FUSE_NOTIFY_INVAL_ENTRY. */
+const NOTIFY_INVAL_INODE = 2;
 const NOTIFY_INVAL_ENTRY = 3;
 const EPROTO = 71;
 /** WRITE requests above this size keep their read buffer instead of being copied out of it. */
@@ -111,6 +112,8 @@ export class Session {
   private rejectInit!: (e: Error) => void;
   private readonly inflight = new Map<number, Req>();
   private readonly sweep: NodeJS.Timeout;
+  /** Entry invalidations on their way, by st_ino (forgetName). */
+  private readonly entryInvals = new Map<number, Promise<unknown>>();
 
   constructor(
     readonly dev: FuseDevice,
@@ -129,35 +132,99 @@ export class Session {
     ops.coherence?.onChanges((changes) => this.forgetChanged(changes));
   }
 
-  /**
-   * The timeouts of an answer given now. Under a metadata lease directories are cached for as long
-   * as the lease still runs: a change elsewhere reaches forgetChanged() before it is acknowledged,
-   * and an unrenewed lease runs out no later than what the kernel was told.
-   */
-  timeouts(): Timeouts {
-    const c = this.ops.coherence;
-    const t = this.config.timeouts;
-    if (!c) return t;
-    return { ...t, dirEntryS: Math.max(t.dirEntryS, c.leaseLeftMs() / 1000) };
+  /** How long the metadata lease still vouches for what the kernel is told now (0: no lease). */
+  private leaseLeftS(): number {
+    return (this.ops.coherence?.leaseLeftMs() ?? 0) / 1000;
   }
 
-  /** Makes the kernel forget directory entries that changes made elsewhere replaced or removed. */
-  private async forgetChanged(changes: Array<{ paths: string[]; subtrees: string[] }>): Promise<void> {
+  /**
+   * Writes an entry reply's body for node with attributes st. Under a metadata lease names are
+   * cached for as long as the lease still runs: a change elsewhere reaches forgetChanged() before it
+   * is acknowledged, and an unrenewed lease runs out no later than what the kernel was told. A
+   * file's name is cached only as long as its attributes: the kernel refreshes a file's size only
+   * when it looks the name up again or needs attributes it does not have, and an O_APPEND write
+   * needs none (it writes at the size it last heard). A name's absence is not cached: a create
+   * elsewhere names no node here to forget.
+   */
+  writeEntry(b: Buffer, off: number, node: Node, st: FuseStat): void {
+    const t = this.config.timeouts;
+    const attrS = this.attrValidFor(st);
+    const lease = this.leaseLeftS();
+    const dir = (st.mode & 0o170000) === 0o040000;
+    const entryS = dir ? Math.max(t.dirEntryS, lease) : attrS > 0 ? Math.max(t.entryS, attrS) : t.entryS;
+    node.entryUntilMs = Math.max(node.entryUntilMs, Date.now() + entryS * 1000);
+    writeEntryOut(b, off, node.id, st, { ...t, entryS, dirEntryS: entryS }, attrS, this.blksize);
+  }
+
+  /**
+   * Makes the kernel look a file's name up again before its next use of it (writeEntry says why),
+   * for what the change feed does not bring: this mount's own changes that reach the kernel under
+   * another node. Not awaited: the invalidation waits for the directory's lock, which the request
+   * being answered may hold; OPEN and SETATTR of the inode wait for it instead (entriesSettled).
+   */
+  forgetName(n: Node): void {
+    if (!n.parent || n.detached || n.entryUntilMs <= Date.now()) return;
+    n.entryUntilMs = 0;
+    const done = notifyDevice(this.dev, invalEntryMessage(n.parent.id, n.name));
+    const before = this.entryInvals.get(n.ino);
+    const all: Promise<unknown> = before ? Promise.all([before, done]) : done;
+    this.entryInvals.set(n.ino, all);
+    void all.then(() => {
+      if (this.entryInvals.get(n.ino) === all) this.entryInvals.delete(n.ino);
+    });
+  }
+
+  /** Resolves once the entry invalidations of an inode's names (forgetName) reached the kernel. */
+  async entriesSettled(ino: number): Promise<void> {
+    await this.entryInvals.get(ino);
+  }
+
+  /**
+   * A new name for an inode (this mount's LINK): the names the kernel knew it by cached its
+   * attributes as a file with one name, and a change through the new name would not reach them.
+   */
+  async forgetOtherNames(ino: number): Promise<void> {
+    const others = [...this.nodes.withIno(ino)];
+    for (const n of others) this.forgetName(n);
+    // Attributes only: no lock is taken, so the reply can wait for it.
+    await Promise.all(others.map((n) => notifyDevice(this.dev, invalInodeAttrsMessage(n.id))));
+  }
+
+  /**
+   * Makes the kernel forget the names and attributes that changes made elsewhere replaced, removed
+   * or changed, before those changes are acknowledged.
+   */
+  private async forgetChanged(changes: Array<{ paths: string[]; subtrees: string[]; inos: number[] }>): Promise<void> {
     const seen = new Set<string>();
+    const namesGone = new Set<Node>();
+    const attrsOf = new Set<Node>();
     const pending: Array<Promise<boolean>> = [];
+    const forgetName = (n: Node) => {
+      if (!n.parent || namesGone.has(n)) return;
+      namesGone.add(n);
+      pending.push(notifyDevice(this.dev, invalEntryMessage(n.parent.id, n.name)));
+    };
     for (const c of changes) {
       for (const p of [...c.paths, ...c.subtrees]) {
         if (seen.has(p)) continue;
         seen.add(p);
         const node = this.nodes.at(p);
         if (!node) continue;
-        // The root has no entry to forget; its directories' entries take everything below along.
+        // The root has no entry to forget; its children's entries take everything below along.
         const targets = node.parent ? [node] : [...(node.children?.values() ?? [])];
-        for (const n of targets) {
-          // Only directories get entry times above 0: files are looked up again every time.
-          if (n.parent && this.nodes.isDir(n)) pending.push(notifyDevice(this.dev, invalEntryMessage(n.parent.id, n.name)));
-        }
+        for (const n of targets) forgetName(n);
+        attrsOf.add(node);
       }
+      // A commit names the inode: every name of it the kernel knows.
+      for (const ino of c.inos) for (const n of this.nodes.withIno(ino >>> 0)) attrsOf.add(n);
+    }
+    for (const n of attrsOf) {
+      if (this.nodes.isDir(n)) continue;
+      // Forgetting the attributes does not change the size the kernel holds (see writeEntry): the
+      // name goes too, so that the next open looks it up. An open file keeps its inode after its
+      // name is forgotten, and fstat must not see old attributes: those go as well.
+      if (!n.detached) forgetName(n);
+      pending.push(notifyDevice(this.dev, invalInodeAttrsMessage(n.id)));
     }
     await Promise.all(pending);
   }
@@ -374,11 +441,22 @@ export class Session {
   }
 
   /**
-   * The attribute cache time of one file. Hard-linked files are never cached: each name is its own
-   * node (and kernel inode), so a write through one name would leave the others' cached size stale.
+   * The attribute cache time of one answer. Files are cached under the metadata lease like names
+   * (forgetChanged() invalidates them), except:
+   *  - hard-linked files: each name is its own node (and kernel inode), so a write through one
+   *    name would leave the others' cached size stale;
+   *  - answers only this mount has (FuseStat.volatile): an open writer's size, a read handle's
+   *    version; no change elsewhere would ever correct them;
+   *  - directories: every create or unlink inside changes their times and link count, and a
+   *    change names the child, not the directory.
    */
   attrValidFor(st: FuseStat): number {
-    return st.nlink > 1 && (st.mode & 0o170000) !== 0o040000 ? 0 : this.config.timeouts.attrS;
+    const attrS = this.config.timeouts.attrS;
+    if (st.volatile) return 0;
+    const dir = (st.mode & 0o170000) === 0o040000;
+    if (dir) return attrS;
+    if (st.nlink > 1) return 0;
+    return Math.max(attrS, this.leaseLeftS());
   }
 
   /** Entry answer for parent/name with attributes st; the lookup count rises only if the kernel got it. */
@@ -386,7 +464,7 @@ export class Session {
     if (req.done) return null;
     const node = this.nodes.remember(parent, name, st.ino, st.mode);
     const b = this.msg(ENTRY_OUT_BYTES + extraBytes);
-    writeEntryOut(b, OUT_HEADER_BYTES, node.id, st, this.timeouts(), this.attrValidFor(st), this.blksize);
+    this.writeEntry(b, OUT_HEADER_BYTES, node, st);
     extra?.(b, OUT_HEADER_BYTES + ENTRY_OUT_BYTES);
     if (!this.ok(req, b)) {
       this.nodes.unref(node);
@@ -397,7 +475,7 @@ export class Session {
 
   replyNegativeEntry(req: Req): void {
     const b = this.msg(ENTRY_OUT_BYTES);
-    writeEntryOut(b, OUT_HEADER_BYTES, 0, null, this.timeouts());
+    writeEntryOut(b, OUT_HEADER_BYTES, 0, null, this.config.timeouts);
     this.ok(req, b);
   }
 
@@ -437,6 +515,19 @@ export class Session {
       throw err;
     }
   }
+}
+
+/** FUSE_NOTIFY_INVAL_INODE with offset -1: the inode's attributes only, its page cache stays. */
+function invalInodeAttrsMessage(nodeid: number): Buffer {
+  const len = OUT_HEADER_BYTES + 24;
+  const b = Buffer.alloc(len);
+  b.writeUInt32LE(len, 0);
+  b.writeInt32LE(NOTIFY_INVAL_INODE, 4);
+  // fuse_notify_inval_inode_out: ino (the nodeid), off, len.
+  writeI64(b, nodeid, OUT_HEADER_BYTES);
+  writeI64(b, -1, OUT_HEADER_BYTES + 8);
+  writeI64(b, 0, OUT_HEADER_BYTES + 16);
+  return b;
 }
 
 function invalEntryMessage(parent: number, name: string): Buffer {
