@@ -44,6 +44,7 @@ export class CachingMeta implements MetaApi {
   private readonly ownSeqs = new Set<number>();
   private readonly maxEntries: number;
   private stopped = false;
+  private generationCount = 0;
   private loop: Promise<void> | null = null;
   /** Told of every change made elsewhere; the change is acknowledged once all of them settled. */
   private readonly listeners: Array<(changes: Change[]) => Promise<void>> = [];
@@ -81,10 +82,12 @@ export class CachingMeta implements MetaApi {
           this.floor = a.seq;
           // Caches below forget everything too (they may hold entries from before a lost
           // connection or a gap), before the next poll acknowledges the reset.
+          this.generationCount++;
           if (this.listeners.length > 0) await this.tellListeners([{ paths: [], subtrees: ['/'], inos: [] }]);
         } else {
           const news = a.events.filter((ev) => !this.ownSeqs.delete(ev.seq));
           for (const ev of news) this.apply(ev);
+          if (news.length > 0) this.generationCount++;
           this.floor = Math.max(this.floor, a.seq);
           // Before the next poll acknowledges them: caches below must have forgotten too.
           if (news.length > 0 && this.listeners.length > 0) await this.tellListeners(news);
@@ -108,6 +111,14 @@ export class CachingMeta implements MetaApi {
   /** Whether the cache answers now (it follows the feed and holds a running lease). */
   get active(): boolean {
     return this.epoch !== null && Date.now() < this.leaseUntil;
+  }
+
+  /**
+   * Bumped whenever changes made elsewhere are applied here (before caches below are told): an
+   * answer read before a bump may predate one of them, and must not be cached below.
+   */
+  generation(): number {
+    return this.generationCount;
   }
 
   /** How long what is cached now stays trustworthy without further news (0 when inactive). */

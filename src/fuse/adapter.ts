@@ -64,6 +64,8 @@ export type TimeSpec = number | 'now' | undefined;
  */
 export interface KernelCoherence {
   leaseLeftMs(): number;
+  /** Changes when changes made elsewhere arrive: an answer read before may be older than they are. */
+  generation(): number;
   onChanges(listener: (changes: Array<{ paths: string[]; subtrees: string[]; inos: number[] }>) => Promise<void>): void;
 }
 

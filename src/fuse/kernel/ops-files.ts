@@ -201,7 +201,7 @@ export async function readdirplus(s: Session, req: Req): Promise<void> {
     if (st) {
       const child = s.nodes.remember(node, name, st.ino, st.mode);
       linked.push(child);
-      s.writeEntry(b, off, child, st);
+      s.writeEntry(b, off, req, child, st);
       ino = st.ino;
       type = direntType(st.mode);
     } else {

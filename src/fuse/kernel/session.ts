@@ -60,6 +60,8 @@ export interface Req extends Omit<InHeader, 'len'> {
   pooled: Buffer | null;
   startedMs: number;
   done: boolean;
+  /** KernelCoherence.generation() when the request came in. */
+  gen: number;
 }
 
 type Handler = (s: Session, req: Req) => Promise<void> | void;
@@ -132,9 +134,15 @@ export class Session {
     ops.coherence?.onChanges((changes) => this.forgetChanged(changes));
   }
 
-  /** How long the metadata lease still vouches for what the kernel is told now (0: no lease). */
-  private leaseLeftS(): number {
-    return (this.ops.coherence?.leaseLeftMs() ?? 0) / 1000;
+  /**
+   * How long the metadata lease still vouches for an answer to req (seconds; 0: no lease, or
+   * changes made elsewhere arrived while req was answered: its answer may be older than they are,
+   * and their invalidations went out before it could be cached).
+   */
+  private leaseLeftFor(req: Req): number {
+    const c = this.ops.coherence;
+    if (!c || c.generation() !== req.gen) return 0;
+    return c.leaseLeftMs() / 1000;
   }
 
   /**
@@ -146,10 +154,10 @@ export class Session {
    * needs none (it writes at the size it last heard). A name's absence is not cached: a create
    * elsewhere names no node here to forget.
    */
-  writeEntry(b: Buffer, off: number, node: Node, st: FuseStat): void {
+  writeEntry(b: Buffer, off: number, req: Req, node: Node, st: FuseStat): void {
     const t = this.config.timeouts;
-    const attrS = this.attrValidFor(st);
-    const lease = this.leaseLeftS();
+    const attrS = this.attrValidFor(req, st);
+    const lease = this.leaseLeftFor(req);
     const dir = (st.mode & 0o170000) === 0o040000;
     const entryS = dir ? Math.max(t.dirEntryS, lease) : attrS > 0 ? Math.max(t.entryS, attrS) : t.entryS;
     node.entryUntilMs = Math.max(node.entryUntilMs, Date.now() + entryS * 1000);
@@ -272,6 +280,7 @@ export class Session {
       pooled: keep ? buf : null,
       startedMs: 0,
       done: false,
+      gen: this.ops.coherence?.generation() ?? 0,
     };
     if (opcode === Op.INIT) this.handleInit(req);
     else this.dispatch(req);
@@ -450,13 +459,13 @@ export class Session {
    *  - directories: every create or unlink inside changes their times and link count, and a
    *    change names the child, not the directory.
    */
-  attrValidFor(st: FuseStat): number {
+  attrValidFor(req: Req, st: FuseStat): number {
     const attrS = this.config.timeouts.attrS;
     if (st.volatile) return 0;
     const dir = (st.mode & 0o170000) === 0o040000;
     if (dir) return attrS;
     if (st.nlink > 1) return 0;
-    return Math.max(attrS, this.leaseLeftS());
+    return Math.max(attrS, this.leaseLeftFor(req));
   }
 
   /** Entry answer for parent/name with attributes st; the lookup count rises only if the kernel got it. */
@@ -464,7 +473,7 @@ export class Session {
     if (req.done) return null;
     const node = this.nodes.remember(parent, name, st.ino, st.mode);
     const b = this.msg(ENTRY_OUT_BYTES + extraBytes);
-    this.writeEntry(b, OUT_HEADER_BYTES, node, st);
+    this.writeEntry(b, OUT_HEADER_BYTES, req, node, st);
     extra?.(b, OUT_HEADER_BYTES + ENTRY_OUT_BYTES);
     if (!this.ok(req, b)) {
       this.nodes.unref(node);
@@ -481,7 +490,7 @@ export class Session {
 
   replyAttr(req: Req, st: FuseStat): void {
     const b = this.msg(ATTR_OUT_BYTES);
-    writeAttrOut(b, OUT_HEADER_BYTES, st, this.attrValidFor(st), this.blksize);
+    writeAttrOut(b, OUT_HEADER_BYTES, st, this.attrValidFor(req, st), this.blksize);
     this.ok(req, b);
   }
 
