@@ -25,8 +25,12 @@ export interface KernelBindingOptions {
    */
   writebackCache?: boolean;
   /**
-   * READDIRPLUS (adaptive). Only useful with an entry timeout above 0 (at 0 every name is looked
-   * up again anyway), and FuseOps has no bulk attributes: one getattr per listed name.
+   * READDIRPLUS (adaptive: the kernel asks for it on a directory's first read, and on later ones
+   * only after lookups in it). Default: on when the mount caches under a metadata lease, which lets
+   * the kernel keep the names and attributes it brings (`ls -lR`, `rm -r` skip a LOOKUP per name;
+   * cold `ls -lR` of 1,000 files 134 -> 78 ms, mean of six pairs); off otherwise, as at an entry
+   * timeout of 0 every name is looked up again anyway. FuseOps has no bulk attributes: one getattr
+   * per listed name, answered from the metadata cache.
    */
   readdirplus?: boolean;
   /** Read-ahead window set on the mount's bdi after INIT; 0 keeps the kernel's 128 KiB. */
@@ -105,7 +109,7 @@ export class KernelFuseBinding implements FuseBinding {
       maxReadBytes: options.maxReadBytes,
       maxReadaheadBytes: Math.max(options.maxReadBytes, 128 * 1024),
       extraFlags: (o.writebackCache ? InitFlag.WRITEBACK_CACHE : 0) |
-        (o.readdirplus ? InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO : 0),
+        ((o.readdirplus ?? ops.coherence !== undefined) ? InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO : 0),
       maxBackground: o.maxBackground ?? DEFAULT_MAX_BACKGROUND,
       opTimeoutMs: options.opTimeoutMs,
       debug: options.debug,
