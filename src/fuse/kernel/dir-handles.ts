@@ -6,12 +6,9 @@ import type { DirName } from '../adapter.js';
 import { errno } from '../errno.js';
 
 export interface DirListing {
-  names: string[];
-  /** UTF-8 names, encoded once. */
+  entries: DirName[];
+  /** UTF-8 names, encoded once, by index. */
   encoded: Buffer[];
-  /** d_ino and mode (type bits) by index, where the listing said. */
-  inos: Array<number | undefined>;
-  modes: Array<number | undefined>;
 }
 
 /** Upper bound of open directories per mount, like the file handle bound in handles.ts. */
@@ -52,13 +49,7 @@ export class DirHandles {
     if (h.loading) return h.loading;
     if (h.listing && offset > 0) return h.listing;
     const loading = load().then((entries) => {
-      const names = entries.map((e) => e.name);
-      const listing = {
-        names,
-        encoded: names.map((n) => Buffer.from(n, 'utf8')),
-        inos: entries.map((e) => e.ino),
-        modes: entries.map((e) => e.mode),
-      };
+      const listing = { entries, encoded: entries.map((e) => Buffer.from(e.name, 'utf8')) };
       h.listing = listing;
       return listing;
     });

@@ -7,7 +7,7 @@ import type { Node } from './nodes.js';
 import type { DirListing } from './dir-handles.js';
 import {
   ENTRY_OUT_BYTES, FUSE_FSYNC_FDATASYNC, OPEN_OUT_BYTES, OUT_HEADER_BYTES, WRITE_IN_BYTES,
-  direntType, direntplusBytes, readCString, readIoIn, readU64, writeDirent, writeEntryOut, writeOpenOut,
+  direntType, direntplusBytes, readCString, readIoIn, readU64, writeDirent, writeOpenOut,
 } from './protocol.js';
 import type { Req, Session } from './session.js';
 
@@ -141,11 +141,9 @@ async function listingFor(s: Session, node: Node, fh: number, offset: number) {
 
 /** d_ino and d_type of listing entry i in dir: from the listing, else as far as the node table knows them. */
 function direntOf(s: Session, dir: Node, listing: DirListing, i: number): { ino: number; type: number } {
-  const name = listing.names[i]!;
+  const { name, ino, mode } = listing.entries[i]!;
   if (name === '.') return { ino: dir.ino, type: DT_DIR };
   if (name === '..') return { ino: dir.parent?.ino ?? dir.ino, type: DT_DIR };
-  const ino = listing.inos[i];
-  const mode = listing.modes[i];
   if (ino !== undefined && mode !== undefined) return { ino, type: direntType(mode) };
   const child = s.nodes.child(dir, name);
   return child ? { ino: child.ino, type: direntType(child.typeBits) } : { ino: UNKNOWN_INO, type: 0 };
@@ -159,7 +157,7 @@ export async function readdir(s: Session, req: Req): Promise<void> {
   const b = Buffer.allocUnsafe(limit);
   let off = OUT_HEADER_BYTES;
   // Entry i carries offset i + 1: the offset the kernel sends back to continue after it.
-  for (let i = offset; i < listing.names.length; i++) {
+  for (let i = offset; i < listing.entries.length; i++) {
     const d = direntOf(s, node, listing, i);
     const end = writeDirent(b, off, limit, d.ino, i + 1, d.type, listing.encoded[i]!);
     if (end < 0) break;
@@ -178,13 +176,13 @@ export async function readdirplus(s: Session, req: Req): Promise<void> {
   const listing = await listingFor(s, node, fh, offset);
   const dirPath = await s.path(node);
   const picked: number[] = [];
-  for (let i = offset, used = 0; i < listing.names.length; i++) {
+  for (let i = offset, used = 0; i < listing.entries.length; i++) {
     used += direntplusBytes(listing.encoded[i]!.length);
     if (used > size) break;
     picked.push(i);
   }
   const stats = await Promise.all(picked.map((i) => {
-    const name = listing.names[i]!;
+    const name = listing.entries[i]!.name;
     // . and .. are never linked by the kernel: they go out without attributes (nodeid 0).
     if (name === '.' || name === '..') return null;
     return s.ops.getattr(joinPath(dirPath, name)).catch(() => null);
@@ -194,7 +192,7 @@ export async function readdirplus(s: Session, req: Req): Promise<void> {
   let off = OUT_HEADER_BYTES;
   const linked: Node[] = [];
   picked.forEach((i, k) => {
-    const name = listing.names[i]!;
+    const name = listing.entries[i]!.name;
     const st = stats[k];
     let ino: number;
     let type: number;
