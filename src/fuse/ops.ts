@@ -30,6 +30,7 @@ const U32_MAX = 0xffffffff;
 function typeBitsOf(attr: Attr): number {
   return attr.type === 'dir' ? S_IFDIR : attr.type === 'symlink' ? S_IFLNK : S_IFREG;
 }
+
 /**
  * libfuse2 (high level) does not unlink a file that is still open: it renames it to
  * `.fuse_hidden<node><counter>` and unlinks that name after the last release. The kernel sends

@@ -19,6 +19,11 @@ const ENOSYS = 38;
 /** fuse_notify_code: FUSE_NOTIFY_INVAL_INODE, FUSE_NOTIFY_INVAL_ENTRY. */
 const NOTIFY_INVAL_INODE = 2;
 const NOTIFY_INVAL_ENTRY = 3;
+/**
+ * Added to the entry time the kernel was told when we note until when it may use an entry: it
+ * starts counting when the looking-up task takes the reply, a little after we wrote it.
+ */
+const ENTRY_TIME_SLACK_MS = 1_000;
 const EPROTO = 71;
 /** WRITE requests above this size keep their read buffer instead of being copied out of it. */
 const KEEP_BUFFER_ABOVE_BYTES = 64 * 1024;
@@ -157,11 +162,16 @@ export class Session {
   writeEntry(b: Buffer, off: number, req: Req, node: Node, st: FuseStat): void {
     const t = this.config.timeouts;
     const attrS = this.attrValidFor(req, st);
-    const lease = this.leaseLeftFor(req);
-    const dir = (st.mode & 0o170000) === 0o040000;
-    const entryS = dir ? Math.max(t.dirEntryS, lease) : attrS > 0 ? Math.max(t.entryS, attrS) : t.entryS;
-    node.entryUntilMs = Math.max(node.entryUntilMs, Date.now() + entryS * 1000);
+    const entryS = isDirMode(st.mode) ? Math.max(t.dirEntryS, this.leaseLeftFor(req)) : attrS > 0 ? Math.max(t.entryS, attrS) : t.entryS;
+    if (entryS > 0) node.entryUntilMs = Math.max(node.entryUntilMs, Date.now() + entryS * 1000 + ENTRY_TIME_SLACK_MS);
     writeEntryOut(b, off, node.id, st, { ...t, entryS, dirEntryS: entryS }, attrS, this.blksize);
+  }
+
+  /** INVAL_ENTRY for n's name (null for a node without one). */
+  private invalidateEntry(n: Node): Promise<boolean> | null {
+    if (!n.parent || n.detached) return null;
+    n.entryUntilMs = 0;
+    return notifyDevice(this.dev, invalEntryMessage(n.parent.id, n.name));
   }
 
   /**
@@ -171,9 +181,10 @@ export class Session {
    * being answered may hold; OPEN and SETATTR of the inode wait for it instead (entriesSettled).
    */
   forgetName(n: Node): void {
-    if (!n.parent || n.detached || n.entryUntilMs <= Date.now()) return;
-    n.entryUntilMs = 0;
-    const done = notifyDevice(this.dev, invalEntryMessage(n.parent.id, n.name));
+    // A file's entry: nothing hangs below it, so one the kernel no longer holds needs no message.
+    if (n.entryUntilMs <= Date.now()) return;
+    const done = this.invalidateEntry(n);
+    if (!done) return;
     const before = this.entryInvals.get(n.ino);
     const all: Promise<unknown> = before ? Promise.all([before, done]) : done;
     this.entryInvals.set(n.ino, all);
@@ -207,10 +218,12 @@ export class Session {
     const namesGone = new Set<Node>();
     const attrsOf = new Set<Node>();
     const pending: Array<Promise<boolean>> = [];
+    // Also entries whose time ran out: a directory's invalidation takes the entries below it along.
     const forgetName = (n: Node) => {
-      if (!n.parent || namesGone.has(n)) return;
+      if (namesGone.has(n)) return;
       namesGone.add(n);
-      pending.push(notifyDevice(this.dev, invalEntryMessage(n.parent.id, n.name)));
+      const done = this.invalidateEntry(n);
+      if (done) pending.push(done);
     };
     for (const c of changes) {
       for (const p of [...c.paths, ...c.subtrees]) {
@@ -231,7 +244,7 @@ export class Session {
       // Forgetting the attributes does not change the size the kernel holds (see writeEntry): the
       // name goes too, so that the next open looks it up. An open file keeps its inode after its
       // name is forgotten, and fstat must not see old attributes: those go as well.
-      if (!n.detached) forgetName(n);
+      forgetName(n);
       pending.push(notifyDevice(this.dev, invalInodeAttrsMessage(n.id)));
     }
     await Promise.all(pending);
@@ -462,8 +475,7 @@ export class Session {
   attrValidFor(req: Req, st: FuseStat): number {
     const attrS = this.config.timeouts.attrS;
     if (st.volatile) return 0;
-    const dir = (st.mode & 0o170000) === 0o040000;
-    if (dir) return attrS;
+    if (isDirMode(st.mode)) return attrS;
     if (st.nlink > 1) return 0;
     return Math.max(attrS, this.leaseLeftFor(req));
   }
@@ -524,6 +536,10 @@ export class Session {
       throw err;
     }
   }
+}
+
+function isDirMode(mode: number): boolean {
+  return (mode & 0o170000) === 0o040000;
 }
 
 /** FUSE_NOTIFY_INVAL_INODE with offset -1: the inode's attributes only, its page cache stays. */
