@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DiskBlockStore } from '../src/dataserver/block-store.js';
 import { blockStoreConformance, block, flipByte } from './block-store-conformance.js';
@@ -41,6 +41,39 @@ test('DiskBlockStore: the 256 first-level directories exist from open on; one re
   rmSync(join(dir, 'blocks', b.hash.slice(0, 2)), { recursive: true });
   await store.put(b.hash, b.bytes, { sync: true });
   assert.deepEqual(await store.get(b.hash), b.bytes);
+});
+
+test('DiskBlockStore: a synced put of a block already held keeps a good copy and replaces a bad or missing one', async () => {
+  const dir = freshDir();
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES });
+  const b = block(4096);
+  const path = store.pathOf(b.hash);
+  await store.put(b.hash, b.bytes);
+  const first = statSync(path).ino;
+  assert.equal(store.unsyncedCount, 1);
+  // The same bytes again, synced: the file stays (same inode) and is now durable.
+  await store.put(b.hash, b.bytes, { sync: true });
+  assert.equal(statSync(path).ino, first, 'a good copy is not written again');
+  assert.equal(store.unsyncedCount, 0, 'a synced put makes the kept copy durable');
+  // A streamed (unsynced) put writes anew, as before.
+  await store.put(b.hash, b.bytes);
+  assert.notEqual(statSync(path).ino, first, 'a streamed put writes the block again');
+  // A corrupt copy is not kept: the synced put writes the bytes anew.
+  const kept = statSync(path).ino;
+  flipByte(path, 10);
+  await store.put(b.hash, b.bytes, { sync: true });
+  assert.notEqual(statSync(path).ino, kept, 'a bad copy is replaced');
+  assert.deepEqual(await store.get(b.hash), b.bytes);
+  // Nor is a truncated one, or one removed behind the server's back.
+  const second = statSync(path).ino;
+  truncateSync(path, 100);
+  await store.put(b.hash, b.bytes, { sync: true });
+  assert.notEqual(statSync(path).ino, second);
+  assert.deepEqual(await store.get(b.hash), b.bytes);
+  unlinkSync(path);
+  await store.put(b.hash, b.bytes, { sync: true });
+  assert.deepEqual(await store.get(b.hash), b.bytes);
+  assert.deepEqual(readdirSync(join(dir, 'quarantine')), [], 'a put replaces, it does not quarantine');
 });
 
 test('DiskBlockStore: a quarantined copy is kept under DIR/quarantine/<hash>.<timestamp>', async () => {

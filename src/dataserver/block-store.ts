@@ -166,6 +166,11 @@ export class DiskBlockStore implements BlockStore {
     }
     const actual = sha256Hex(bytes);
     if (actual !== hash) throw new FsError('EINVAL', `bytes hash to ${actual}, not to the block name ${hash}`);
+    // The same bytes again (a small file copied inside the file system, rewritten with equal
+    // content): for a synced put, a good copy here only has to be durable, not written and fsync'd
+    // a second time. Streamed blocks are written anew: there the read and hash would cost more CPU
+    // than the write saves (a copy of a 256 MiB file inside a mount, two pairs: 49 vs 42 MiB/s).
+    if (opts.sync && this.index.has(hash) && (await this.keepsGoodCopy(hash))) return;
 
     const finalPath = this.pathOf(hash);
     const leafDir = dirname(finalPath);
@@ -210,6 +215,36 @@ export class DiskBlockStore implements BlockStore {
       if (fd !== null) closeQuietly(fd, opts.sync === true);
       if (!placed) await unlink(tmpPath).catch(() => undefined);
     }
+  }
+
+  /**
+   * For a synced put of a block already indexed: true when the copy on disk hashes to its name and
+   * has now been fsync'd with its directories, so it stays as it is. Reading and hashing it costs
+   * less than a fsync of new data. A copy that is bad, gone, or replaced while we read it gives
+   * false, and the put writes a new one over it.
+   */
+  private async keepsGoodCopy(hash: string): Promise<boolean> {
+    let ident: { dev: number; ino: number };
+    try {
+      const { file, st } = this.openForRead(hash, true);
+      ident = { dev: st.dev, ino: st.ino };
+      try {
+        const buf = Buffer.allocUnsafe(Math.min(st.size, this.maxBlockSizeBytes) + 1);
+        const bytes = await readUpTo(file.fd, buf, this.maxBlockSizeBytes);
+        if (bytes === null || sha256Hex(bytes) !== hash) return false;
+      } finally {
+        this.openFiles.release(file);
+      }
+    } catch {
+      return false;
+    }
+    const path = this.pathOf(hash);
+    return this.locks.run(hash, async () => {
+      if (!(await sameFile(path, ident))) return false;
+      await Promise.all([fsyncPath(path), this.syncDirsOf([hash])]);
+      this.unsynced.delete(hash);
+      return true;
+    });
   }
 
   /** rename(2) into the fan-out leaf, creating the leaf when it is new or was removed behind our back. */
