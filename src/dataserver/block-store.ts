@@ -168,9 +168,9 @@ export class DiskBlockStore implements BlockStore {
     if (actual !== hash) throw new FsError('EINVAL', `bytes hash to ${actual}, not to the block name ${hash}`);
     // The same bytes again (a small file copied inside the file system, rewritten with equal
     // content): for a synced put, a good copy here only has to be durable, not written and fsync'd
-    // a second time. Streamed blocks are written anew: there the read and hash would cost more CPU
-    // than the write saves (a copy of a 256 MiB file inside a mount, two pairs: 49 vs 42 MiB/s).
-    if (opts.sync && this.index.has(hash) && (await this.keepsGoodCopy(hash))) return;
+    // a second time. Streamed blocks are written anew: there, reading and hashing the old copy cost
+    // more CPU than the write saved (a 256 MiB file copied inside a mount, two pairs: 49 vs 42 MiB/s).
+    if (opts.sync && this.index.has(hash) && (await this.keepsGoodCopy(hash, bytes))) return;
 
     const finalPath = this.pathOf(hash);
     const leafDir = dirname(finalPath);
@@ -218,23 +218,18 @@ export class DiskBlockStore implements BlockStore {
   }
 
   /**
-   * For a synced put of a block already indexed: true when the copy on disk hashes to its name and
-   * has now been fsync'd with its directories, so it stays as it is. Reading and hashing it costs
-   * less than a fsync of new data. A copy that is bad, gone, or replaced while we read it gives
-   * false, and the put writes a new one over it.
+   * For a synced put of a block already indexed: true when the copy on disk holds exactly `bytes`
+   * (which put() checked against the name, so a byte comparison is as good as a hash) and has now
+   * been fsync'd with its directories, so it stays as it is. Reading and comparing it costs less
+   * than a fsync of new data. A copy that is bad, gone, or replaced while we read it gives false,
+   * and the put writes a new one over it.
    */
-  private async keepsGoodCopy(hash: string): Promise<boolean> {
+  private async keepsGoodCopy(hash: string, bytes: Buffer): Promise<boolean> {
     let ident: { dev: number; ino: number };
     try {
-      const { file, st } = this.openForRead(hash, true);
-      ident = { dev: st.dev, ino: st.ino };
-      try {
-        const buf = Buffer.allocUnsafe(Math.min(st.size, this.maxBlockSizeBytes) + 1);
-        const bytes = await readUpTo(file.fd, buf, this.maxBlockSizeBytes);
-        if (bytes === null || sha256Hex(bytes) !== hash) return false;
-      } finally {
-        this.openFiles.release(file);
-      }
+      const copy = await this.readCopy(hash, true);
+      if (copy.bytes === null || !copy.bytes.equals(bytes)) return false;
+      ident = copy.ident;
     } catch {
       return false;
     }
@@ -329,17 +324,7 @@ export class DiskBlockStore implements BlockStore {
 
   /** Reads the copy from disk (never from the index) and checks it against its name, unless told not to. */
   private async readVerified(hash: string, check: boolean, keepOpen: boolean, into?: BufferPool): Promise<Buffer> {
-    const { file, st } = this.openForRead(hash, keepOpen);
-    const ident = { dev: st.dev, ino: st.ino };
-    let bytes: Buffer | null;
-    try {
-      // One byte longer than the file: one read both fills it and finds the end.
-      const want = Math.min(st.size, this.maxBlockSizeBytes) + 1;
-      const buf = into ? into.take(want) : Buffer.allocUnsafe(want);
-      bytes = await readUpTo(file.fd, buf, this.maxBlockSizeBytes);
-    } finally {
-      this.openFiles.release(file);
-    }
+    const { bytes, ident } = await this.readCopy(hash, keepOpen, into);
     if (bytes === null || (check && sha256Hex(bytes) !== hash)) {
       const what = bytes === null ? `is larger than the block size ${this.maxBlockSizeBytes}` : `(${bytes.length} bytes) does not hash to its name`;
       const movedTo = await this.quarantine(hash, ident);
@@ -347,6 +332,22 @@ export class DiskBlockStore implements BlockStore {
     }
     if (this.index.get(hash) !== bytes.length) await this.reindexIfSame(hash, ident, bytes.length);
     return bytes;
+  }
+
+  /**
+   * The bytes of the copy on disk as they are (null: larger than a block), and which file they came
+   * from. ENOENT when there is none.
+   */
+  private async readCopy(hash: string, keepOpen: boolean, into?: BufferPool): Promise<{ bytes: Buffer | null; ident: { dev: number; ino: number } }> {
+    const { file, st } = this.openForRead(hash, keepOpen);
+    try {
+      // One byte longer than the file: one read both fills it and finds the end.
+      const want = Math.min(st.size, this.maxBlockSizeBytes) + 1;
+      const buf = into ? into.take(want) : Buffer.allocUnsafe(want);
+      return { bytes: await readUpTo(file.fd, buf, this.maxBlockSizeBytes), ident: { dev: st.dev, ino: st.ino } };
+    } finally {
+      this.openFiles.release(file);
+    }
   }
 
   /**
