@@ -5,12 +5,13 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { connectFromOptions } from '../src/client/connect.js';
+import { pidAlive } from '../src/cluster/processes.js';
 import { paths, requireClusterState } from '../src/cluster/state.js';
 import { readWhole, writeWhole } from './helpers/files.js';
-import { tempDir, qfs } from './helpers/procs.js';
+import { CLI, tempDir, qfs } from './helpers/procs.js';
 
 
 const dirs: string[] = [];
@@ -130,4 +131,34 @@ test('a local cluster also answers on owner-only Unix sockets, which clients giv
   }
   assert.equal(qfs(['down', '--dir', dir]).code, 0);
   for (const s of socks) assert.equal(existsSync(s), false, `${s} removed by a clean stop`);
+});
+
+test('a foreground up stops the servers it started, also after its directory was deleted and made anew', async () => {
+  const dir = join(tempDir(), 'fg');
+  dirs.push(dir);
+  const serverPids = () => [paths.metaPid(dir), ...[1, 2, 3].map((k) => paths.dataPid(dir, k))].map((f) => Number(readFileSync(f, 'utf8')));
+  const up = spawn(process.execPath, [CLI, 'up', '--dir', dir, '--replicas', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  up.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  up.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => up.once('exit', (code) => resolve(code)));
+  for (const deadline = Date.now() + 60_000; !out.includes('running in the foreground');) {
+    assert.ok(Date.now() < deadline && up.exitCode === null, `up did not come up: ${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const first = serverPids();
+
+  // The directory goes away under the running cluster and another cluster is made in its place:
+  // its pid files now name the second cluster's servers, whose command lines name the same paths.
+  rmSync(dir, { recursive: true, force: true });
+  assert.equal(qfs(['up', '--dir', dir, '--detach', '--replicas', '3']).code, 0);
+  const second = serverPids();
+  for (const pid of [...first, ...second]) assert.ok(pidAlive(pid), `server ${pid} runs before the first up stops`);
+
+  up.kill('SIGTERM');
+  assert.equal(await exited, 0, out);
+  for (const pid of first) assert.equal(pidAlive(pid), false, `server ${pid} of the first up was stopped`);
+  for (const pid of second) assert.ok(pidAlive(pid), `server ${pid} of the second cluster was left alone`);
+  assert.equal(qfs(['down', '--dir', dir]).code, 0);
+  for (const pid of second) assert.equal(pidAlive(pid), false, `server ${pid} stopped by down`);
 });

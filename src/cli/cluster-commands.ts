@@ -45,7 +45,7 @@ export function registerClusterCommands(program: Command, hooks: { mount?: (dir:
         defaults.readQuorum = Math.min(config.replicas, Math.max(1, config.replicas - (config.writeQuorum ?? config.replicas) + 1, Math.ceil(config.replicas / 2)));
       }
       const state = await prepareCluster({ dir, config }, defaults);
-      await startCluster(dir, state);
+      const run = await startCluster(dir, state);
       const c = state.config;
       process.stdout.write(`QuorumFS cluster up in ${dir}: N=${c.replicas} Qw=${c.writeQuorum} Qr=${c.readQuorum}, metadata server ${metaUrlOf(state)}\n`);
       let unmount: (() => Promise<void>) | undefined;
@@ -65,7 +65,7 @@ export function registerClusterCommands(program: Command, hooks: { mount?: (dir:
       clearInterval(keepAlive);
       process.stdout.write('stopping...\n');
       if (unmount) await unmount().catch((err: unknown) => process.stderr.write(`quorumfs: unmount failed: ${String(err)}\n`));
-      await stopCluster(dir, state);
+      await stopCluster(dir, state, run);
     });
 
   program

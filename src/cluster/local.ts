@@ -3,12 +3,12 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createServer } from 'node:net';
-import { ensureSecretFile } from '../common/auth.js';
+import { ensureSecretFile, readSecretFile } from '../common/auth.js';
 import { validateConfig, type ClusterConfig } from '../common/config.js';
 import { DataClient } from '../client/data-client.js';
 import { MetaClient } from '../client/meta-client.js';
 import { paths, readClusterState, writeClusterState, metaUrlOf, dataUrlOf, type ClusterState } from './state.js';
-import { allServers, runningPid, startServer, stopServer, serverName, lastLogLine, type ServerRef } from './processes.js';
+import { allServers, runningPid, startServer, stopServer, stopServerPids, serverName, lastLogLine, type ServerRef } from './processes.js';
 
 export interface UpOptions {
   dir: string;
@@ -61,14 +61,24 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/**
+ * The servers one start found or started, by pid, and the cluster's secret then: what a foreground
+ * `up` stops when it ends, even if the directory was deleted or holds another cluster by then.
+ */
+export interface ClusterRun {
+  secret: string;
+  pids: Map<string, number>;
+}
+
 /** Starts every server that is not running, waits until all answer, formats and registers members. */
-export async function startCluster(dir: string, state: ClusterState, readyTimeoutMs = 30_000): Promise<void> {
+export async function startCluster(dir: string, state: ClusterState, readyTimeoutMs = 30_000): Promise<ClusterRun> {
   dir = resolve(dir);
   const secret = ensureSecretFile(paths.secret(dir));
+  const pids = new Map<string, number>();
   for (const ref of allServers(state)) {
     if (ref.kind === 'data') mkdirSync(paths.dataDir(dir, ref.index), { recursive: true });
     else mkdirSync(paths.metaDir(dir), { recursive: true });
-    if (runningPid(dir, ref) === null) startServer(dir, state, ref);
+    pids.set(serverName(ref), runningPid(dir, ref) ?? startServer(dir, state, ref));
   }
   await Promise.all(allServers(state).map((ref) => waitReady(dir, state, ref, secret, readyTimeoutMs)));
   const meta = new MetaClient({ url: metaUrlOf(state), secret });
@@ -78,6 +88,7 @@ export async function startCluster(dir: string, state: ClusterState, readyTimeou
   } finally {
     await meta.close();
   }
+  return { secret, pids };
 }
 
 /** Polls a server's health endpoint until it answers, or fails with its last log line. */
@@ -102,11 +113,32 @@ export async function waitReady(dir: string, state: ClusterState, ref: ServerRef
   }
 }
 
-export async function stopCluster(dir: string, state: ClusterState): Promise<number> {
+/**
+ * Stops the cluster's servers: those its pid files name and, given the run that started them, those
+ * too (a server restarted since, e.g. by a chaos command, is only in its pid file). If the directory
+ * no longer holds that run's cluster (deleted, or made anew by another `up`: another secret), its
+ * pid files belong to someone else and only the run's own servers are stopped.
+ */
+export async function stopCluster(dir: string, state: ClusterState, run?: ClusterRun): Promise<number> {
   dir = resolve(dir);
+  const ours = run === undefined || readSecret(dir) === run.secret;
+  const stop = async (ref: ServerRef): Promise<boolean> => {
+    const pid = run?.pids.get(serverName(ref));
+    const started = pid === undefined ? false : await stopServerPids(dir, ref, [pid]);
+    const filed = ours ? await stopServer(dir, ref) : false;
+    return started || filed;
+  };
   // Data servers first so no write is half-acknowledged when the metadata server goes.
   const [metaRef, ...dataRefs] = allServers(state);
-  const stopped = await Promise.all(dataRefs.map((ref) => stopServer(dir, ref)));
-  stopped.push(await stopServer(dir, metaRef!));
+  const stopped = await Promise.all(dataRefs.map(stop));
+  stopped.push(await stop(metaRef!));
   return stopped.filter(Boolean).length;
+}
+
+function readSecret(dir: string): string | null {
+  try {
+    return readSecretFile(paths.secret(dir));
+  } catch {
+    return null;
+  }
 }

@@ -48,13 +48,20 @@ export function runningPid(dir: string, ref: ServerRef): number | null {
   const f = pidFile(dir, ref);
   if (!existsSync(f)) return null;
   const pid = Number(readFileSync(f, 'utf8').trim());
-  if (!Number.isInteger(pid) || pid <= 0) return null;
+  return isServerPid(pid, dir, ref) ? pid : null;
+}
+
+/**
+ * Whether pid is a live process whose command line names this server's directory. The command line
+ * never changes, so this holds after the directory was deleted too.
+ */
+export function isServerPid(pid: number, dir: string, ref: ServerRef): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    const marker = ref.kind === 'meta' ? `sqlite://${paths.metaDb(dir)}` : paths.dataDir(dir, ref.index);
-    return cmdline.includes(marker) ? pid : null;
+    return cmdline.includes(ref.kind === 'meta' ? `sqlite://${paths.metaDb(dir)}` : paths.dataDir(dir, ref.index));
   } catch {
-    return null;
+    return false;
   }
 }
 
@@ -102,17 +109,29 @@ export function pidAlive(pid: number): boolean {
 
 /** SIGTERM, wait up to graceMs, then SIGKILL; resolves when the process is gone. */
 export async function stopServer(dir: string, ref: ServerRef, graceMs = 10_000): Promise<boolean> {
-  const pid = signalServer(dir, ref, 'SIGTERM');
-  if (pid === null) {
-    rmSync(pidFile(dir, ref), { force: true });
-    return false;
+  const pid = runningPid(dir, ref);
+  if (pid !== null) await terminate(pid, graceMs);
+  rmSync(pidFile(dir, ref), { force: true });
+  return pid !== null;
+}
+
+/** Stops those of pids that still are this server, whatever its pid file says now (see stopCluster). */
+export async function stopServerPids(dir: string, ref: ServerRef, pids: number[], graceMs = 10_000): Promise<boolean> {
+  const live = pids.filter((pid) => isServerPid(pid, dir, ref));
+  await Promise.all(live.map((pid) => terminate(pid, graceMs)));
+  return live.length > 0;
+}
+
+async function terminate(pid: number, graceMs: number): Promise<void> {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
   }
   const deadline = Date.now() + graceMs;
   while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
   while (pidAlive(pid)) await new Promise((r) => setTimeout(r, 20));
-  rmSync(pidFile(dir, ref), { force: true });
-  return true;
 }
 
 /** SIGKILL (the chaos commands' crash) and wait until the process is gone. */
