@@ -4,6 +4,7 @@
 import { Pool, type Dispatcher } from 'undici';
 import { authValue, type DataServerHealth, type InventoryResult, type SyncResult } from '../common/protocol.js';
 import { FsError, type ErrnoCode } from '../common/errors.js';
+import { exchange, type Answer } from './http-exchange.js';
 
 export interface DataClientOptions {
   index: number;
@@ -90,9 +91,9 @@ export class DataClient {
   }
 
   private async call(method: Dispatcher.HttpMethod, path: string, body?: Buffer, contentType?: string): Promise<Buffer> {
-    let res: Dispatcher.ResponseData;
+    let res: Answer;
     try {
-      res = await this.pool.request({
+      res = await exchange(this.pool, {
         method,
         path,
         body,
@@ -101,12 +102,7 @@ export class DataClient {
     } catch (err) {
       throw new DataServerError(this.index, 'unreachable', `server ${this.index} unreachable: ${describe(err)}`);
     }
-    let data: Buffer;
-    try {
-      data = Buffer.from(await res.body.arrayBuffer());
-    } catch (err) {
-      throw new DataServerError(this.index, 'unreachable', `server ${this.index} dropped the response: ${describe(err)}`);
-    }
+    const data = res.body;
     if (res.statusCode >= 200 && res.statusCode < 300) return data;
     let code = 'EIO';
     let message = `HTTP ${res.statusCode}`;

@@ -5,6 +5,7 @@ import { authValue } from '../common/protocol.js';
 import { FsError, type ErrnoCode } from '../common/errors.js';
 import { META_METHODS, type MetaApi, type ServerInfo, type IntegrityReport, type BlockFault } from '../meta/api.js';
 import type { ClusterConfig } from '../common/config.js';
+import { exchange, type Answer } from './http-exchange.js';
 import { CLIENT_HEADER, EPOCH_HEADER, EXACT_HEADER, SEQ_HEADER } from '../meta/changes.js';
 import type { PollAnswer } from '../meta/change-feed.js';
 
@@ -97,9 +98,9 @@ export class MetaClient {
   }
 
   private async send(method: 'GET' | 'POST', path: string, body?: string): Promise<Stamped<unknown>> {
-    let res;
+    let res: Answer;
     try {
-      res = await this.pool.request({
+      res = await exchange(this.pool, {
         method,
         path,
         body,
@@ -109,7 +110,7 @@ export class MetaClient {
       const e = err as { code?: string; message?: string };
       throw new FsError('EIO', `metadata server ${this.url} unreachable: ${e?.code ?? e?.message ?? String(err)}`);
     }
-    const text = await res.body.text();
+    const text = res.body.toString('utf8');
     let parsed: { result?: unknown; error?: { code?: string; message?: string } } = {};
     try {
       parsed = text ? JSON.parse(text) : {};
