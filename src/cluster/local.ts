@@ -8,7 +8,7 @@ import { validateConfig, type ClusterConfig } from '../common/config.js';
 import { DataClient } from '../client/data-client.js';
 import { MetaClient } from '../client/meta-client.js';
 import { paths, readClusterState, writeClusterState, metaUrlOf, dataUrlOf, type ClusterState } from './state.js';
-import { allServers, runningPid, startServer, stopServer, stopServerPids, serverName, lastLogLine, type ServerRef } from './processes.js';
+import { allServers, runningPid, startServer, stopServer, stopServerPid, serverName, lastLogLine, type ServerRef } from './processes.js';
 
 export interface UpOptions {
   dir: string;
@@ -124,7 +124,7 @@ export async function stopCluster(dir: string, state: ClusterState, run?: Cluste
   const ours = run === undefined || readSecret(dir) === run.secret;
   const stop = async (ref: ServerRef): Promise<boolean> => {
     const pid = run?.pids.get(serverName(ref));
-    const started = pid === undefined ? false : await stopServerPids(dir, ref, [pid]);
+    const started = pid === undefined ? false : await stopServerPid(dir, ref, pid);
     const filed = ours ? await stopServer(dir, ref) : false;
     return started || filed;
   };

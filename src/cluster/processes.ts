@@ -115,11 +115,11 @@ export async function stopServer(dir: string, ref: ServerRef, graceMs = 10_000):
   return pid !== null;
 }
 
-/** Stops those of pids that still are this server, whatever its pid file says now (see stopCluster). */
-export async function stopServerPids(dir: string, ref: ServerRef, pids: number[], graceMs = 10_000): Promise<boolean> {
-  const live = pids.filter((pid) => isServerPid(pid, dir, ref));
-  await Promise.all(live.map((pid) => terminate(pid, graceMs)));
-  return live.length > 0;
+/** Stops pid if it still is this server, whatever its pid file says now (see stopCluster). */
+export async function stopServerPid(dir: string, ref: ServerRef, pid: number, graceMs = 10_000): Promise<boolean> {
+  if (!isServerPid(pid, dir, ref)) return false;
+  await terminate(pid, graceMs);
+  return true;
 }
 
 async function terminate(pid: number, graceMs: number): Promise<void> {
