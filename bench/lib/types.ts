@@ -40,6 +40,8 @@ export interface WorkloadResult {
 export interface Ctx {
   quick: boolean;
   peers: boolean;
+  /** Each fsbench.sh target first gets an untimed small pass (off with --cold). */
+  warmup: boolean;
   /** Fires on the workload's time limit or Ctrl-C. Cleanup code must not use it. */
   signal: AbortSignal;
   /** This run's scratch dir (deleted at the end). */
