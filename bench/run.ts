@@ -38,7 +38,7 @@ function usage(): string {
   --quick   smaller sizes and shorter limits (a check that everything works end to end)
   --peers   also MooseFS and GlusterFS through ${sharedBenchDir()}/peers (installs their packages), MooseFS also
             with HDD_FSYNC_BEFORE_CLOSE = 1; an strace probe of what close()/fsync() wait for
-  --cold    no untimed warm-up pass before each fsbench.sh target (see bench/workloads/fsbench.ts)
+  --cold    no untimed warm-up passes (before each fsbench.sh target and before the metadata sizes)
   --only    run only these workloads
 env: QUORUMFS_SHARED_BENCH (default ../shared/bench), QUORUMFS_BENCH_TMP (scratch parent), FSBENCH_* (override fsbench tunables)`;
 }

@@ -10,7 +10,7 @@ export interface Report {
   date: string;
   mode: 'quick' | 'full';
   peers: boolean;
-  /** Whether fsbench.sh targets got their untimed warm-up pass first (false with --cold). */
+  /** Whether the untimed warm-up passes ran (fsbench.sh targets, metadata sizes); false with --cold. */
   warmup: boolean;
   only: string[] | null;
   interrupted: boolean;

@@ -40,7 +40,7 @@ export interface WorkloadResult {
 export interface Ctx {
   quick: boolean;
   peers: boolean;
-  /** Each fsbench.sh target first gets an untimed small pass (off with --cold). */
+  /** Untimed warm-up passes before each fsbench.sh target and the metadata sizes (off with --cold). */
   warmup: boolean;
   /** Fires on the workload's time limit or Ctrl-C. Cleanup code must not use it. */
   signal: AbortSignal;
