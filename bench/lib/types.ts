@@ -40,8 +40,6 @@ export interface WorkloadResult {
 export interface Ctx {
   quick: boolean;
   peers: boolean;
-  /** Untimed warm-up passes before each fsbench.sh target and the metadata sizes (off with --cold). */
-  warmup: boolean;
   /** Fires on the workload's time limit or Ctrl-C. Cleanup code must not use it. */
   signal: AbortSignal;
   /** This run's scratch dir (deleted at the end). */

@@ -5,8 +5,7 @@
 // Every figure is reported as a ratio to the local directory, to the best peer at its defaults,
 // to the best "fsync before close" peer variant and to the ceiling. Before fsbench.sh, every
 // QuorumFS and peer mount also gets the ack probe (lib/ackprobe.ts): did close() and fsync() wait
-// for the servers' fsync? Then, unless --cold, an untimed warm-up pass (warmupTunables), the same
-// for every target.
+// for the servers' fsync?
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rmdir, statfs } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -52,9 +51,6 @@ interface TargetResult {
   figures: Record<string, Figure>;
   probe?: AckProbe;
   probeError?: string;
-  /** The untimed warm-up pass's own figures (short runs; not compared with anything). */
-  warmup?: Record<string, Figure>;
-  warmupError?: string;
 }
 
 interface Mounted {
@@ -81,28 +77,6 @@ function tunables(quick: boolean): Record<string, string> {
     : { FSBENCH_SEQ_MB: '512', FSBENCH_RAND_MB: '128', FSBENCH_RAND_SECS: '10', FSBENCH_NFILES: '2000', FSBENCH_CP_SRC: '/usr/include', FSBENCH_STEP_TIMEOUT: '90', FSBENCH_CP_TIMEOUT: '90' };
   if (!existsSync(base.FSBENCH_CP_SRC)) base.FSBENCH_CP_SRC = '/usr/share/doc';
   return { ...base, ...fromEnv };
-}
-
-/**
- * The warm-up pass: fsbench.sh at small sizes on the same mount, right before the timed run.
- * QuorumFS's processes run JavaScript that V8 compiles to machine code once it is hot, on
- * background threads. A fresh mount meets every fsbench step's code for the first time, and the
- * short steps pay for it: `rm -rf` of 2,000 files spent 0.65 s of compile threads' CPU in the
- * mount (V8 --trace-opt), and ran at 1,130-1,670 files/s against 1,850-2,600 for a second round
- * in the same mount. A mount that has been up for a while has long compiled these paths. Every
- * target gets the same pass, peers and the local directory included; --cold skips it.
- */
-function warmupTunables(t: Record<string, string>, quick: boolean): Record<string, string> {
-  return {
-    ...t,
-    // A function is compiled once it has run often enough: a few hundred files leave part of the
-    // rm path still compiling in the next run (compile threads' CPU in the mount 185 us per file after 300).
-    ...(quick
-      ? { FSBENCH_SEQ_MB: '16', FSBENCH_RAND_MB: '8', FSBENCH_RAND_SECS: '1', FSBENCH_NFILES: '300' }
-      : { FSBENCH_SEQ_MB: '64', FSBENCH_RAND_MB: '16', FSBENCH_RAND_SECS: '2', FSBENCH_NFILES: '1000' }),
-    FSBENCH_CP_SRC: existsSync('/usr/include/linux') ? '/usr/include/linux' : t.FSBENCH_CP_SRC!,
-    FSBENCH_STEP_TIMEOUT: '60', FSBENCH_CP_TIMEOUT: '45',
-  };
 }
 
 /** Upper bound on one fsbench.sh run from its own per-step limits. */
@@ -379,14 +353,6 @@ export const fsbench: Workload = {
       targets.push(...peerVariants().map(peerTarget));
       out.notes.push(MOOSE_FSYNC_NOTE, GLUSTER_NOTE);
     }
-    if (ctx.warmup) {
-      out.notes.push([
-        'Before its timed fsbench.sh run every target (local directory, ceilings, QuorumFS, peers) got the same untimed warm-up',
-        `pass on the same mount: fsbench.sh with ${ctx.quick ? '16 MiB sequential and 8 MiB random files, 300' : '64 MiB sequential and 16 MiB random files, 1,000'} small files and a cp -r of`,
-        '/usr/include/linux. It lets V8 compile the QuorumFS processes\' hot paths, as in a mount that has been up a while;',
-        '`npm run bench -- --cold` measures without it. Its figures are in latest.json (targets[].warmup).',
-      ].join(' '));
-    }
     const probing = straceAvailable();
     if (!probing) out.notes.push('ack probe skipped: strace is not installed (apt-get install strace)');
 
@@ -419,7 +385,6 @@ export const fsbench: Workload = {
               ctx.log(`ack probe on ${t.label} failed: ${res.probeError}`);
             }
           }
-          if (ctx.warmup) await warmUp(ctx, script, m.dir, t, res, tun);
           const tsv = join(ctx.scratch, `fsbench-${t.key}.tsv`);
           const r = await run('bash', [script, m.dir, t.key, tsv], {
             timeoutMs: fsbenchBoundMs(tun),
@@ -446,27 +411,6 @@ export const fsbench: Workload = {
     }
   },
 };
-
-/** The untimed pass (warmupTunables): its failure is noted and the timed run goes ahead. */
-async function warmUp(ctx: Ctx, script: string, dir: string, t: TargetDef, res: TargetResult, tun: Record<string, string>): Promise<void> {
-  const wt = warmupTunables(tun, ctx.quick);
-  const tsv = join(ctx.scratch, `fsbench-${t.key}-warmup.tsv`);
-  const started = Date.now();
-  const r = await run('bash', [script, dir, `${t.key}-warmup`, tsv], {
-    timeoutMs: fsbenchBoundMs(wt),
-    signal: ctx.signal,
-    env: { ...process.env, ...wt },
-    logFile: join(ctx.logDir, `fsbench-${t.key}-warmup.log`),
-  });
-  checkAbort(ctx.signal);
-  res.warmup = existsSync(tsv) ? parseTsv(await readFile(tsv, 'utf8')) : {};
-  if (r.timedOut || r.code !== 0) {
-    res.warmupError = r.timedOut ? 'timed out' : `exited ${r.code ?? r.signal}: ${lastLine(r.stderr)}`;
-    ctx.log(`warm-up on ${t.label} failed (${res.warmupError}); timed run follows anyway`);
-  } else {
-    ctx.log(`warm-up on ${t.label}: ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  }
-}
 
 /** The highest value of figure f among targets, or null. */
 function best(targets: TargetResult[], f: string): number | null {
