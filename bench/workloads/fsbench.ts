@@ -9,6 +9,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rmdir, statfs } from 'node:fs/promises';
 import { connect } from 'node:net';
+import os from 'node:os';
 import { join } from 'node:path';
 import { allServers, runningPid } from '../../src/cluster/processes.js';
 import { ackProbe, describeCase, straceAvailable, summarizeCase, type AckProbe, type ProbeServers } from '../lib/ackprobe.js';
@@ -51,6 +52,8 @@ interface TargetResult {
   figures: Record<string, Figure>;
   probe?: AckProbe;
   probeError?: string;
+  /** 1, 5 and 15-minute load averages right before fsbench.sh started: a busy machine slows some targets more than others. */
+  loadavgBefore?: number[];
 }
 
 interface Mounted {
@@ -386,6 +389,8 @@ export const fsbench: Workload = {
             }
           }
           const tsv = join(ctx.scratch, `fsbench-${t.key}.tsv`);
+          res.loadavgBefore = os.loadavg().map((x) => Math.round(x * 100) / 100);
+          ctx.log(`fsbench.sh on ${t.label}: load ${res.loadavgBefore.join(' ')}`);
           const r = await run('bash', [script, m.dir, t.key, tsv], {
             timeoutMs: fsbenchBoundMs(tun),
             signal: ctx.signal,
