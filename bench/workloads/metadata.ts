@@ -159,14 +159,28 @@ export const metadata: Workload = {
       await mkdir(localRoot, { recursive: true });
       const results: Array<{ layout: Layout; n: number; local: Record<Phase, PhaseResult> | { error: string }; qfs: Record<Phase, PhaseResult> | { error: string } }> = [];
       out.raw.results = results;
+      /** The four phases on the local directory, then on QuorumFS; a failure becomes { error }. */
+      const measure = async (name: string, n: number, layout: Layout) => {
+        const safe = async (fn: () => Promise<Record<Phase, PhaseResult>>) => {
+          try {
+            return await fn();
+          } catch (err) {
+            checkAbort(ctx.signal);
+            return { error: errMsg(err) };
+          }
+        };
+        const local = await safe(() => runPhases(ctx, localOps, join(localRoot, name), n, layout, budgetMs));
+        await rmrf(join(localRoot, name)).catch(() => undefined);
+        const qfs = await safe(() => runPhases(ctx, qfsOps, qfsOps.join(qfsRoot, name), n, layout, budgetMs));
+        return { local, qfs };
+      };
       // Untimed: measured cold, the first size paid V8's compiling of the hot paths (in the mount,
       // the servers and this process), and the larger sizes looked flatter against it than they
       // are (create 1,000 in one dir 178 ops/s cold, 912 after this pass).
       for (const layout of ['flat', 'tree'] as Layout[]) {
         checkAbort(ctx.signal);
-        await runPhases(ctx, localOps, join(localRoot, `warmup-${layout}`), sizes[0]!, layout, budgetMs);
-        await rmrf(join(localRoot, `warmup-${layout}`)).catch(() => undefined);
-        await runPhases(ctx, qfsOps, qfsOps.join(qfsRoot, `warmup-${layout}`), sizes[0]!, layout, budgetMs);
+        const w = await measure(`warmup-${layout}`, sizes[0]!, layout);
+        for (const [where, r] of Object.entries(w)) if ('error' in r) out.notes.push(`metadata scale: warm-up (${layout}, ${where}) failed: ${r.error}`);
       }
       out.notes.push(`metadata scale: an untimed pass of ${sizes[0]!.toLocaleString('en-US')} files per layout (all four phases) ran before the timed sizes.`);
       const firstRate: Record<string, number | null> = {};
@@ -174,18 +188,7 @@ export const metadata: Workload = {
         for (const layout of ['flat', 'tree'] as Layout[]) {
           checkAbort(ctx.signal);
           ctx.log(`metadata: ${n} files, ${layout}`);
-          const name = `${layout}-${n}`;
-          const safe = async (fn: () => Promise<Record<Phase, PhaseResult>>) => {
-            try {
-              return await fn();
-            } catch (err) {
-              checkAbort(ctx.signal);
-              return { error: errMsg(err) };
-            }
-          };
-          const local = await safe(() => runPhases(ctx, localOps, join(localRoot, name), n, layout, budgetMs));
-          await rmrf(join(localRoot, name)).catch(() => undefined);
-          const qfs = await safe(() => runPhases(ctx, qfsOps, qfsOps.join(qfsRoot, name), n, layout, budgetMs));
+          const { local, qfs } = await measure(`${layout}-${n}`, n, layout);
           results.push({ layout, n, local, qfs });
           for (const phase of PHASES) {
             const q = 'error' in qfs ? null : qfs[phase];
