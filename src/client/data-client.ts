@@ -5,6 +5,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { authValue, type DataServerHealth, type InventoryResult, type SyncResult } from '../common/protocol.js';
 import { FsError, type ErrnoCode } from '../common/errors.js';
 import { exchange, type Answer } from './http-exchange.js';
+import type { BufferPool } from '../common/buffer-pool.js';
 
 export interface DataClientOptions {
   index: number;
@@ -58,10 +59,11 @@ export class DataClient {
 
   /**
    * The block's bytes as the server read them, not hashed there: the caller must hash them, and on
-   * a mismatch call verify() so the server quarantines its copy.
+   * a mismatch call verify() so the server quarantines its copy. A whole block's bytes land in a
+   * buffer of `buffers` when given (the caller then decides when it is given back).
    */
-  async getBlock(hash: string): Promise<Buffer> {
-    return this.call('GET', `/v1/blocks/${hash}?check=0`);
+  async getBlock(hash: string, buffers?: BufferPool): Promise<Buffer> {
+    return this.call('GET', `/v1/blocks/${hash}?check=0`, undefined, undefined, buffers);
   }
 
   /** Digest confirmation: the server re-hashes its own copy from disk. */
@@ -90,7 +92,7 @@ export class DataClient {
     return raw.length ? JSON.parse(raw.toString('utf8')) : {};
   }
 
-  private async call(method: Dispatcher.HttpMethod, path: string, body?: Buffer, contentType?: string): Promise<Buffer> {
+  private async call(method: Dispatcher.HttpMethod, path: string, body?: Buffer, contentType?: string, buffers?: BufferPool): Promise<Buffer> {
     let res: Answer;
     try {
       res = await exchange(this.pool, {
@@ -98,7 +100,7 @@ export class DataClient {
         path,
         body,
         headers: { authorization: this.auth, ...(contentType && body ? { 'content-type': contentType } : {}) },
-      });
+      }, buffers);
     } catch (err) {
       throw new DataServerError(this.index, 'unreachable', `server ${this.index} unreachable: ${describe(err)}`);
     }

@@ -5,6 +5,7 @@
 // 44-74 us here. The body goes straight into a buffer of its Content-Length (every answer of ours
 // has one), so a block is copied once out of the socket's chunks and never concatenated.
 import type { Dispatcher } from 'undici';
+import type { BufferPool } from '../common/buffer-pool.js';
 
 export interface Exchange {
   method: Dispatcher.HttpMethod;
@@ -20,10 +21,13 @@ export interface Answer {
   body: Buffer;
 }
 
-/** Resolves with the complete answer; rejects with undici's error (connect, timeout, reset...). */
-export function exchange(pool: Dispatcher, req: Exchange): Promise<Answer> {
+/**
+ * Resolves with the complete answer; rejects with undici's error (connect, timeout, reset...).
+ * A body exactly the size of `buffers`' buffers is received into one of them.
+ */
+export function exchange(pool: Dispatcher, req: Exchange, buffers?: BufferPool): Promise<Answer> {
   return new Promise<Answer>((resolve, reject) => {
-    const collector = new Collector(resolve, reject);
+    const collector = new Collector(resolve, reject, buffers);
     try {
       pool.dispatch({ method: req.method, path: req.path, headers: req.headers, body: req.body }, collector);
     } catch (err) {
@@ -40,7 +44,7 @@ class Collector implements Dispatcher.DispatchHandler {
   private filled = 0;
   private chunks: Buffer[] | null = null;
 
-  constructor(private readonly resolve: (a: Answer) => void, private readonly reject: (err: Error) => void) {}
+  constructor(private readonly resolve: (a: Answer) => void, private readonly reject: (err: Error) => void, private readonly buffers?: BufferPool) {}
 
   // Its presence is how undici tells this controller-style handler from the legacy kind.
   onRequestStart(): void {}
@@ -52,7 +56,8 @@ class Collector implements Dispatcher.DispatchHandler {
     this.filled = 0;
     const length = Number(headers['content-length']);
     // allocUnsafe: small answers (most metadata calls) come from Node's shared slab, not a malloc each.
-    this.buf = Number.isSafeInteger(length) && length >= 0 ? Buffer.allocUnsafe(length) : null;
+    if (!Number.isSafeInteger(length) || length < 0) this.buf = null;
+    else this.buf = length === this.buffers?.bytes ? this.buffers.take() : Buffer.allocUnsafe(length);
     this.chunks = this.buf ? null : [];
   }
 

@@ -8,7 +8,7 @@ import type { Attr, BlockRef, FileLayout, Ino, MetaApi } from '../meta/api.js';
 import type { OpenFile } from './types.js';
 import type { Mediator, WriteSession } from './quorum.js';
 import { Mutex } from './mutex.js';
-import type { BlockCache } from './block-cache.js';
+import type { BlockCache, HeldBlock } from './block-cache.js';
 import type { DirtyBudget } from './dirty-budget.js';
 
 export interface OpenFileOptions {
@@ -22,6 +22,13 @@ export interface OpenFileOptions {
 
 /** The smallest buffer a partly written block gets (see dirtyCapacity). */
 const MIN_DIRTY_BYTES = 64 * 1024;
+
+const EMPTY = Buffer.alloc(0);
+
+/** Bytes that are not the cache's: nothing to release. */
+function notHeld(bytes: Buffer): HeldBlock {
+  return { bytes: Promise.resolve(bytes), release: () => undefined };
+}
 
 function zeroExtended(buf: Buffer, len: number): Buffer {
   const out = Buffer.alloc(len);
@@ -65,6 +72,21 @@ export class QuorumOpenFile implements OpenFile {
     if (offset < 0 || length < 0) throw new FsError('EINVAL', 'negative offset or length');
     const end = Math.min(this.fileSize, offset + length);
     if (offset >= end) return Buffer.alloc(0);
+    const out = Buffer.allocUnsafe(end - offset);
+    await this.readRange(offset, end, out);
+    return out;
+  }
+
+  async readInto(offset: number, length: number, dst: Buffer): Promise<number> {
+    if (offset < 0 || length < 0) throw new FsError('EINVAL', 'negative offset or length');
+    const end = Math.min(this.fileSize, offset + length, offset + dst.length);
+    if (offset >= end) return 0;
+    await this.readRange(offset, end, dst);
+    return end - offset;
+  }
+
+  /** Copies [offset, end) into dst from 0, holding each block's buffer until it is copied. */
+  private async readRange(offset: number, end: number, dst: Buffer): Promise<void> {
     const B = this.blockSize;
     const first = Math.floor(offset / B);
     const last = Math.floor((end - 1) / B);
@@ -75,23 +97,23 @@ export class QuorumOpenFile implements OpenFile {
       if (behind && !this.dirty.has(first - 1)) this.opts.cache.drop(this.cacheScope, behind);
     }
     this.lastReadEnd = end;
-    if (first === last) {
-      // Within one block: a view of the cached bytes when they cover the range (no copy).
-      const src = await this.blockContent(first);
-      const from = offset - first * B;
-      if (from + (end - offset) <= src.length) return src.subarray(from, from + (end - offset));
+    const held: HeldBlock[] = [];
+    for (let i = first; i <= last; i++) held.push(this.blockContent(i));
+    try {
+      const sources = await Promise.all(held.map((h) => h.bytes));
+      sources.forEach((src, k) => {
+        const blockStart = (first + k) * B;
+        const from = Math.max(offset, blockStart) - blockStart;
+        const to = Math.min(end, blockStart + B) - blockStart;
+        const at = blockStart + from - offset;
+        // A stored block may be shorter than its range (the file grew later): the rest reads as
+        // zeros, written out since dst may be a reused buffer.
+        const copied = from < src.length ? src.copy(dst, at, from, Math.min(to, src.length)) : 0;
+        if (copied < to - from) dst.fill(0, at + copied, at + (to - from));
+      });
+    } finally {
+      for (const h of held) h.release();
     }
-    const out = Buffer.alloc(end - offset);
-    const parts = [];
-    for (let i = first; i <= last; i++) parts.push(this.blockContent(i).then((src) => ({ i, src })));
-    for (const { i, src } of await Promise.all(parts)) {
-      const blockStart = i * B;
-      const from = Math.max(offset, blockStart) - blockStart;
-      const to = Math.min(end, blockStart + B) - blockStart;
-      // A stored block may be shorter than its range (the file grew later): the rest reads as zeros.
-      if (from < src.length) src.copy(out, blockStart + from - offset, from, Math.min(to, src.length));
-    }
-    return out;
   }
 
   write(offset: number, data: Buffer): Promise<void> {
@@ -210,11 +232,16 @@ export class QuorumOpenFile implements OpenFile {
   private async dirtyBlock(i: number, reach: number): Promise<Buffer> {
     const existing = this.dirty.get(i);
     if (existing && existing.length >= reach) return existing;
-    const content = existing ?? (await this.blockContent(i));
-    const buf = Buffer.alloc(this.dirtyCapacity(i, Math.max(reach, content.length)));
-    content.copy(buf);
-    this.setDirty(i, buf);
-    return buf;
+    const held = existing ? notHeld(existing) : this.blockContent(i);
+    try {
+      const content = await held.bytes;
+      const buf = Buffer.alloc(this.dirtyCapacity(i, Math.max(reach, content.length)));
+      content.copy(buf);
+      this.setDirty(i, buf);
+      return buf;
+    } finally {
+      held.release();
+    }
   }
 
   /**
@@ -250,35 +277,35 @@ export class QuorumOpenFile implements OpenFile {
     await this.session.add(hash, content, { syncNow });
   }
 
-  /** Current content of block i: dirty buffer, cached or fetched by quorum read, or zeros. */
-  private blockContent(i: number): Promise<Buffer> {
+  /**
+   * Current content of block i: dirty buffer, cached or fetched by quorum read, or zeros. The
+   * caller must release() it once it has copied what it needs.
+   */
+  private blockContent(i: number): HeldBlock {
     const d = this.dirty.get(i);
-    if (d) return Promise.resolve(d);
+    if (d) return notHeld(d);
     const hash = this.blocks[i];
-    if (!hash) return Promise.resolve(Buffer.alloc(0));
+    if (!hash) return notHeld(EMPTY);
     // Uploaded by this file but not yet durable: the servers may not have it yet.
     const pending = this.session?.bytesOf(hash);
-    if (pending) return Promise.resolve(pending);
-    return this.fetch(hash);
+    if (pending) return notHeld(pending);
+    const cached = this.opts.cache.hold(this.cacheScope, hash);
+    if (cached) return cached;
+    this.fetch(hash);
+    return this.opts.cache.hold(this.cacheScope, hash)!;
   }
 
-  private fetch(hash: string): Promise<Buffer> {
-    const hit = this.opts.cache.get(this.cacheScope, hash);
-    if (hit) return hit;
-    const p = this.mediator.readBlock(hash);
-    this.remember(hash, p);
-    return p;
-  }
-
-  private remember(hash: string, p: Promise<Buffer>): void {
-    this.opts.cache.set(this.cacheScope, hash, p);
+  /** Starts a quorum read of the block into the cache (the newest entry always stays cached). */
+  private fetch(hash: string): void {
+    this.opts.cache.set(this.cacheScope, hash, this.mediator.readBlock(hash, this.opts.cache.buffers));
   }
 
   private readAhead(from: number): void {
     const count = Math.ceil(this.fileSize / this.blockSize);
     for (let i = from; i < Math.min(count, from + this.opts.readAheadBlocks); i++) {
       const hash = this.blocks[i];
-      if (hash && !this.dirty.has(i) && !this.opts.cache.has(this.cacheScope, hash)) this.fetch(hash).catch(() => undefined);
+      // A failed fetch removes its entry; the reader who needs the block fetches it again.
+      if (hash && !this.dirty.has(i) && !this.opts.cache.has(this.cacheScope, hash)) this.fetch(hash);
     }
   }
 }

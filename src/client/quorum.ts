@@ -3,6 +3,7 @@
 // in flight, blocks held in memory until durable, and the time a write waits for servers.
 import type { ClusterConfig } from '../common/config.js';
 import type { Logger } from '../common/log.js';
+import type { BufferPool } from '../common/buffer-pool.js';
 import { blockName } from '../common/hash.js';
 import type { BlockFault, ReserveResult } from '../meta/api.js';
 import { FsError } from '../common/errors.js';
@@ -83,9 +84,10 @@ export class Mediator {
   /**
    * Returns the block's bytes once Qr servers confirm a good copy: one sends the bytes (re-hashed
    * here), the others confirm by re-hashing their own copy. Never returns bytes that do not hash to
-   * the name; fails with EIO when fewer than Qr good copies can be found.
+   * the name; fails with EIO when fewer than Qr good copies can be found. A whole block may come in
+   * a buffer of `buffers` (see BlockCache).
    */
-  async readBlock(hash: string): Promise<Buffer> {
+  async readBlock(hash: string, buffers?: BufferPool): Promise<Buffer> {
     const qr = this.config.readQuorum;
     const cands = this.candidates(hash);
     let next = 0;
@@ -99,7 +101,7 @@ export class Mediator {
     };
     const fetchFrom = async (s: DataClient): Promise<Buffer | null> => {
       try {
-        const bytes = await s.getBlock(hash);
+        const bytes = await s.getBlock(hash, buffers);
         if (blockName(bytes) === hash) {
           this.noteSuccess(s.index);
           return bytes;

@@ -12,6 +12,12 @@ export interface OpenFile {
   readonly ino: Ino;
   /** Reads up to `length` bytes; fewer at end of file. Sees this handle's unflushed writes. */
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * Copies up to `length` bytes at `offset` into dst (no more than it holds) and returns how many;
+   * fewer at end of file. Holes are written as zeros. The copy the mount's read path wants: the
+   * block's buffer is not handed out, so it can be recycled.
+   */
+  readInto(offset: number, length: number, dst: Buffer): Promise<number>;
   /** Copies `data` (callers may reuse their buffer afterwards). */
   write(offset: number, data: Buffer): Promise<void>;
   /** Shrinks or extends (with zeros) the file as seen by this handle. */

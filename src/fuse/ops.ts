@@ -474,9 +474,8 @@ export class QuorumOps implements FuseOps {
       // While this mount has the file open for writing, every descriptor reads the writer's bytes.
       const writer = h.writer ?? this.table.writerOf(h.ino);
       const file = writer ? writer.file : await this.readerOf(h);
-      const data = await file.read(position, length);
-      // The binding reuses buf once we answer; copy into it now (bounded by what it can hold).
-      return data.copy(buf, 0, 0, Math.min(data.length, length, buf.length));
+      // Straight into the binding's buffer, which it reuses once we answer.
+      return file.readInto(position, length, buf);
     });
   }
 

@@ -218,6 +218,10 @@ class MemOpenFile implements OpenFile {
     await new Promise((r) => setImmediate(r));
     return this.data.read(offset, length);
   }
+  async readInto(offset: number, length: number, dst: Buffer): Promise<number> {
+    const data = await this.read(offset, Math.min(length, dst.length));
+    return data.copy(dst);
+  }
   async write(offset: number, data: Buffer): Promise<void> {
     if (!this.writable) throw new FsError('EBADF', 'read-only handle');
     writeSizes.set(data.length, (writeSizes.get(data.length) ?? 0) + 1);
