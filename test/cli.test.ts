@@ -10,6 +10,7 @@ import { request } from 'node:http';
 import { connectFromOptions } from '../src/client/connect.js';
 import { pidAlive } from '../src/cluster/processes.js';
 import { paths, requireClusterState } from '../src/cluster/state.js';
+import { HEAP_FLAGS } from '../src/common/tuned-env.js';
 import { readWhole, writeWhole } from './helpers/files.js';
 import { CLI, tempDir, qfs } from './helpers/procs.js';
 
@@ -51,6 +52,12 @@ test('up --detach, file commands, status, down, and resume with the same data', 
   assert.match(up.stdout, /N=3 Qw=3 Qr=2/);
   assert.equal(statSync(join(dir, 'secret')).mode & 0o777, 0o600, 'secret is private');
   for (let k = 1; k <= 3; k++) assert.ok(existsSync(join(dir, `data-${k}`, 'identity.json')), `data-${k} holds its identity`);
+  for (const pidFile of [paths.metaPid(dir), ...[1, 2, 3].map((k) => paths.dataPid(dir, k))]) {
+    const pid = readFileSync(pidFile, 'utf8').trim();
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    for (const f of HEAP_FLAGS) assert.ok(argv.includes(f), `server ${pid} runs with ${f}: ${argv.join(' ')}`);
+    assert.match(readFileSync(`/proc/${pid}/environ`, 'utf8'), /(^|\0)GLIBC_TUNABLES=/, `server ${pid} has the allocator settings`);
+  }
 
   const local = join(dir, '..', 'hello.txt');
   writeFileSync(local, 'hello, quorum\n');

@@ -12,6 +12,7 @@ import { connect } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { allServers, runningPid } from '../../src/cluster/processes.js';
+import { HEAP_FLAGS, tunedEnv } from '../../src/common/tuned-env.js';
 import { ackProbe, describeCase, straceAvailable, summarizeCase, type AckProbe, type ProbeServers } from '../lib/ackprobe.js';
 import { QfsCluster, DEFAULT_SPEC, specLabel, type ClusterSpec } from '../lib/cluster.js';
 import { forceUnmount, isMounted } from '../lib/mounts.js';
@@ -131,7 +132,8 @@ function memCeiling(binding: 'kernel' | 'libfuse'): TargetDef {
     setup: async (ctx) => {
       const mp = join(ctx.scratch, `mnt-fuse-mem-${binding}`);
       await mkdir(mp, { recursive: true });
-      const child = spawnTracked(process.execPath, [MEM_MOUNT_JS, mp], { env: { ...process.env, QUORUMFS_FUSE_BINDING: binding } });
+      // The ceiling runs with the mount's own heap settings, so it measures the binding alone.
+      const child = spawnTracked(process.execPath, [...HEAP_FLAGS, MEM_MOUNT_JS, mp], { env: { ...tunedEnv(), QUORUMFS_FUSE_BINDING: binding } });
       let output = '';
       const teardown = async () => {
         await stopChild(child, 15_000);

@@ -25,6 +25,7 @@ import { waitReady } from '../../src/cluster/local.js';
 import { CLI_PATH, killServer, runningPid, serverArgs, startServer, stopServer, type ServerRef } from '../../src/cluster/processes.js';
 import { dataUrlOf, metaUrlOf, paths } from '../../src/cluster/state.js';
 import { authValue } from '../../src/common/protocol.js';
+import { HEAP_FLAGS, tunedEnv } from '../../src/common/tuned-env.js';
 import { QfsCluster, specLabel, type ClusterSpec } from '../lib/cluster.js';
 import { runOk, sleep } from '../lib/proc.js';
 import type { Ctx, Row, Workload, WorkloadResult } from '../lib/types.js';
@@ -94,7 +95,7 @@ async function restartWith(cluster: QfsCluster, ref: ServerRef, extra: string[])
     const log = ref.kind === 'meta' ? paths.metaLog(dir) : paths.dataLog(dir, ref.index);
     const fd = openSync(log, 'a');
     try {
-      const child = spawn(process.execPath, [CLI_PATH, ...serverArgs(dir, state, ref), ...extra], { detached: true, stdio: ['ignore', fd, fd] });
+      const child = spawn(process.execPath, [...HEAP_FLAGS, CLI_PATH, ...serverArgs(dir, state, ref), ...extra], { detached: true, stdio: ['ignore', fd, fd], env: tunedEnv() });
       child.unref();
       if (!child.pid) throw new Error('could not start the server');
       writeFileSync(ref.kind === 'meta' ? paths.metaPid(dir) : paths.dataPid(dir, ref.index), `${child.pid}\n`);

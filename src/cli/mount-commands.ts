@@ -17,7 +17,7 @@ import { DEFAULT_BINDING, mountFs, parseBindingName, probeMount } from '../fuse/
 import { lifecycle } from './lifecycle.js';
 import { endpointOptions, type EndpointOptions } from './options.js';
 import { pidAlive } from '../cluster/processes.js';
-import { tunedEnv } from '../common/tuned-env.js';
+import { HEAP_FLAGS, tunedEnv } from '../common/tuned-env.js';
 
 interface MountFlags extends EndpointOptions {
   foreground?: boolean;
@@ -124,7 +124,7 @@ export async function mountInBackground(mountpoint: string, o: EndpointOptions &
   if (existing && (await probeMount(abs, existing)) === 'ok') throw new Error(`${abs} is already mounted (${existing.source})`);
 
   const logFile = resolve(o.logFile ?? defaultLogFile(abs));
-  const args = [process.argv[1]!, 'mount', abs, '--foreground'];
+  const args = [...HEAP_FLAGS, process.argv[1]!, 'mount', abs, '--foreground'];
   if (o.meta) args.push('--meta', o.meta);
   if (o.secretFile) args.push('--secret-file', resolve(o.secretFile));
   if (o.dir) args.push('--dir', resolve(o.dir));

@@ -5,7 +5,7 @@ import { openSync, closeSync, readFileSync, writeFileSync, existsSync, rmSync, m
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { socketPathFits } from '../common/local-socket.js';
-import { tunedEnv } from '../common/tuned-env.js';
+import { HEAP_FLAGS, tunedEnv } from '../common/tuned-env.js';
 import type { ClusterState } from './state.js';
 import { paths } from './state.js';
 
@@ -72,7 +72,7 @@ export function startServer(dir: string, state: ClusterState, ref: ServerRef): n
   mkdirSync(paths.runDir(dir), { recursive: true, mode: 0o700 });
   const fd = openSync(log, 'a');
   try {
-    const child = spawn(process.execPath, [CLI_PATH, ...serverArgs(dir, state, ref)], {
+    const child = spawn(process.execPath, [...HEAP_FLAGS, CLI_PATH, ...serverArgs(dir, state, ref)], {
       detached: true,
       stdio: ['ignore', fd, fd],
       env: tunedEnv(),

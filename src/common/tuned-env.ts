@@ -11,6 +11,20 @@
 // C libraries ignore them. package.json's test and bench scripts carry the same string.
 export const MALLOC_TUNABLES = 'glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456';
 
+/**
+ * V8 heap settings for the same processes, given on their command line (V8 reads them when the
+ * process starts; NODE_OPTIONS refuses this one). A mount or data server keeps ~12 MB of live
+ * objects, so V8 set its old-generation limit near 27 MB; with a young generation of up to 16 MB,
+ * the room left under that limit was always smaller than one young generation, and V8 started a
+ * major collection after every few scavenges: 20-39 in one cold 512 MiB read, their concurrent
+ * marking ~1-2 ms of CPU per MiB on helper threads. A 128 MB floor under the limit (V8 then skips
+ * full collections below it) cut that to none. Measured on fresh local clusters, pairs without
+ * and with: mount CPU per MiB read 3.85 -> 2.97 and 3.55 -> 2.93 ms, per MiB written 6.27 -> 4.34
+ * and 5.66 -> 4.86 ms, each data server's 4.7 -> 4.1 ms. The price is up to ~116 MB more garbage
+ * per busy process before a collection; V8's memory reducer collects it once the process idles.
+ */
+export const HEAP_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
+
 /** `env` with our allocator settings, unless the caller chose their own GLIBC_TUNABLES. */
 export function tunedEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return env.GLIBC_TUNABLES ? env : { ...env, GLIBC_TUNABLES: MALLOC_TUNABLES };
