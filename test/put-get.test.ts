@@ -110,6 +110,25 @@ function runCli(args: string[]): Promise<{ code: number; stderr: string; peakRss
   });
 }
 
+test('a streamed write reserves its blocks in batches, not one metadata call per block', async () => {
+  const opts = c.mediator.opts as { reserveBlocks: (hashes: string[]) => Promise<{ reupload: string[] }> };
+  const real = opts.reserveBlocks;
+  const calls: number[] = [];
+  opts.reserveBlocks = (hashes) => {
+    calls.push(hashes.length);
+    return real(hashes);
+  };
+  try {
+    const data = randomData(40 * BLOCK + 5);
+    await writeWhole(c, '/batched', data);
+    assert.equal(calls.reduce((a, b) => a + b, 0), 41, 'every block was reserved');
+    assert.ok(calls.length <= 12, `41 blocks reserved in ${calls.length} calls: ${calls.join(',')}`);
+    assert.equal(sha(await readWhole(c, '/batched')), sha(data));
+  } finally {
+    opts.reserveBlocks = real;
+  }
+});
+
 test('CLI put and get of 50 MiB and 160 MiB random files: identical, memory bounded', async () => {
   const endpoint = ['--meta', cl.metaUrl, '--secret-file', cl.secretFile];
   // What the CLI needs with no data at all (Node, modules, pools), measured here: ~100 MiB.

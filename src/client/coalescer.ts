@@ -9,10 +9,14 @@ export class Coalescer<T, R = void> {
 
   /** Resolves with the answer to the batch holding `item` once it was sent; rejects with that batch's error. */
   add(item: T): Promise<R> {
-    return new Promise<R>((resolve, reject) => {
-      this.pending.push({ item, resolve, reject });
-      if (!this.running) void this.drain();
-    });
+    return this.addAll([item])[0]!;
+  }
+
+  /** Adds several items at once, so that they can ride in one batch; one promise per item, as add(). */
+  addAll(items: T[]): Array<Promise<R>> {
+    const out = items.map((item) => new Promise<R>((resolve, reject) => this.pending.push({ item, resolve, reject })));
+    if (!this.running && this.pending.length) void this.drain();
+    return out;
   }
 
   private async drain(): Promise<void> {
