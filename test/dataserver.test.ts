@@ -288,6 +288,23 @@ test('a body larger than the block size: 413 EFBIG, nothing stored', async () =>
   assert.equal((await call(ds, 'GET', '/v1/health')).status, 200);
 });
 
+test('a client that goes away halfway through a PUT body leaves nothing stored, and the server goes on', async () => {
+  const b = block(BLOCK_SIZE_BYTES);
+  const { hostname, port } = new URL(ds.url);
+  await new Promise<void>((resolve, reject) => {
+    const sock = createConnection({ host: hostname, port: Number(port) }, () => {
+      sock.write(`PUT /v1/blocks/${b.hash} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${secret}\r\nContent-Length: ${b.bytes.length}\r\n\r\n`);
+      sock.write(b.bytes.subarray(0, b.bytes.length / 2), () => setTimeout(() => sock.destroy(), 100));
+    });
+    sock.on('close', () => resolve());
+    sock.on('error', reject);
+  });
+  await new Promise((r) => setTimeout(r, 200));
+  await assertNotStored(b.hash);
+  const again = await call(ds, 'PUT', `/v1/blocks/${b.hash}`, { body: b.bytes });
+  assert.equal(again.status, 201, 'the same block uploaded whole afterwards is stored');
+});
+
 test('a PUT without Content-Length (chunked): 411, nothing stored', async () => {
   const b = block(1000);
   const r = await call(ds, 'PUT', `/v1/blocks/${b.hash}`, { body: Readable.from([b.bytes.subarray(0, 500), b.bytes.subarray(500)]) });
