@@ -14,9 +14,9 @@ export const MALLOC_TUNABLES = 'glibc.malloc.hugetlb=1:glibc.malloc.mmap_thresho
 /**
  * V8 heap settings for the same processes, given on their command line (V8 reads them when the
  * process starts; NODE_OPTIONS refuses this one). A mount or data server keeps ~12 MB of live
- * objects, so V8 set its old-generation limit near 27 MB; with a young generation of up to 16 MB,
- * the room left under that limit was always smaller than one young generation, and V8 started a
- * major collection after every few scavenges: 20-39 in one cold 512 MiB read, their concurrent
+ * objects, so V8 set its old-generation limit near 27 MB, and started a major collection after
+ * every few scavenges (as far as we can tell because the room left under the limit was smaller
+ * than one young generation, up to 16 MB): 20-39 in one cold 512 MiB read, their concurrent
  * marking ~1-2 ms of CPU per MiB on helper threads. A 128 MB floor under the limit (V8 then skips
  * full collections below it) cut that to none. Measured on fresh local clusters, pairs without
  * and with: mount CPU per MiB read 3.85 -> 2.97 and 3.55 -> 2.93 ms, per MiB written 6.27 -> 4.34
