@@ -249,8 +249,10 @@ export class WriteSession {
   private fail(err: Error): void {
     this.failure ??= err;
     this.stopRefreshing();
-    // Uploads still waiting for their reservation end too, so nothing of the session lingers.
-    this.askReservations();
+    // A failed session commits nothing: reservations not asked for yet are not needed any more.
+    if (this.deferTimer) clearTimeout(this.deferTimer);
+    this.deferTimer = null;
+    for (const d of this.deferred.splice(0)) d.reject(err);
     for (const w of this.heldWaiters.splice(0)) w();
   }
 
