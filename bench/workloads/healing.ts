@@ -13,8 +13,7 @@
 //    GiB rebuilt) goes in the note: on a shared machine it moves far less than the wall-clock rate.
 // Rebuild needs the metadata server's GET /v1/admin/status (self-healing engine); without it those
 // rows say "skipped" and why.
-import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { copyFile, readFile, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -22,10 +21,9 @@ import { request } from 'undici';
 import { connectClient } from '../../src/client/connect.js';
 import { DataClient } from '../../src/client/data-client.js';
 import { waitReady } from '../../src/cluster/local.js';
-import { CLI_PATH, killServer, runningPid, serverArgs, startServer, stopServer, type ServerRef } from '../../src/cluster/processes.js';
+import { killServer, runningPid, startServer, stopServer, type ServerRef } from '../../src/cluster/processes.js';
 import { dataUrlOf, metaUrlOf, paths } from '../../src/cluster/state.js';
 import { authValue } from '../../src/common/protocol.js';
-import { HEAP_FLAGS, tunedEnv } from '../../src/common/tuned-env.js';
 import { QfsCluster, specLabel, type ClusterSpec } from '../lib/cluster.js';
 import { runOk, sleep } from '../lib/proc.js';
 import type { Ctx, Row, Workload, WorkloadResult } from '../lib/types.js';
@@ -90,19 +88,7 @@ async function restartWith(cluster: QfsCluster, ref: ServerRef, extra: string[])
   const dir = cluster.dir;
   const state = cluster.state();
   await stopServer(dir, ref);
-  if (extra.length === 0) startServer(dir, state, ref);
-  else {
-    const log = ref.kind === 'meta' ? paths.metaLog(dir) : paths.dataLog(dir, ref.index);
-    const fd = openSync(log, 'a');
-    try {
-      const child = spawn(process.execPath, [...HEAP_FLAGS, CLI_PATH, ...serverArgs(dir, state, ref), ...extra], { detached: true, stdio: ['ignore', fd, fd], env: tunedEnv() });
-      child.unref();
-      if (!child.pid) throw new Error('could not start the server');
-      writeFileSync(ref.kind === 'meta' ? paths.metaPid(dir) : paths.dataPid(dir, ref.index), `${child.pid}\n`);
-    } finally {
-      closeSync(fd);
-    }
-  }
+  startServer(dir, state, ref, extra);
   await waitReady(dir, state, ref, cluster.secret(), 30_000);
 }
 

@@ -65,14 +65,17 @@ export function isServerPid(pid: number, dir: string, ref: ServerRef): boolean {
   }
 }
 
-/** Starts one server detached from this process, its output appended to its server.log. */
-export function startServer(dir: string, state: ClusterState, ref: ServerRef): number {
+/**
+ * Starts one server detached from this process, its output appended to its server.log; `extra`
+ * arguments follow its usual ones (the bench restarts servers with changed limits).
+ */
+export function startServer(dir: string, state: ClusterState, ref: ServerRef, extra: string[] = []): number {
   const log = logFile(dir, ref);
   mkdirSync(dirname(log), { recursive: true });
   mkdirSync(paths.runDir(dir), { recursive: true, mode: 0o700 });
   const fd = openSync(log, 'a');
   try {
-    const child = spawn(process.execPath, [...HEAP_FLAGS, CLI_PATH, ...serverArgs(dir, state, ref)], {
+    const child = spawn(process.execPath, [...HEAP_FLAGS, CLI_PATH, ...serverArgs(dir, state, ref), ...extra], {
       detached: true,
       stdio: ['ignore', fd, fd],
       env: tunedEnv(),
