@@ -174,7 +174,7 @@ interface PendingBlock {
   stored: Set<number>;
   durable: Set<number>;
   lastError: Map<number, string>;
-  /** A streamed block's reservation, settled by the sync round that takes the block (see settleReservations). */
+  /** The block's reservation, settled by the sync round that takes the block (see settleReservations). */
   reservation: Promise<boolean> | null;
 }
 
@@ -284,37 +284,17 @@ export class WriteSession {
   }
 
   /**
-   * Reserves and uploads at once: the reservation's round trip is off the path of every small
-   * write. Its answer says when a garbage collection that finished just before it may have deleted
-   * what was uploaded meanwhile; the block is then uploaded again, now under the reservation.
+   * Reserves and uploads at once: the reservation's round trip is off the path of every write. Its
+   * answer says when a garbage collection that finished just before it may have deleted what was
+   * uploaded meanwhile; the sync round that takes the block waits for it and uploads the block
+   * again if so (settleReservations). A synced block (a small write, finished at once) asks for
+   * its reservation now; a streamed one with the rest of its round (reserveStreamed).
    */
   private async upload(b: PendingBlock, syncNow: boolean): Promise<void> {
-    if (!syncNow) {
-      b.reservation = this.reserveStreamed(b.hash);
-      // Settled (and failures handled) by the sync round; this only keeps it from being "unhandled".
-      b.reservation.catch(() => undefined);
-      await this.putEverywhere(b, false);
-      this.unsynced.push(b);
-      if (this.unsynced.length >= this.m.opts.syncBatchBlocks) void this.scheduleSync();
-      return;
-    }
-    const reserved = this.m.reserve(b.hash);
-    const first = this.putEverywhere(b, syncNow);
-    let again: boolean;
-    try {
-      again = await reserved;
-    } catch (err) {
-      await first;
-      this.fail(err as Error);
-      return;
-    }
-    await first;
-    if (again) {
-      this.m.stats.reuploads++;
-      b.stored.clear();
-      b.durable.clear();
-      await this.putEverywhere(b, syncNow);
-    }
+    b.reservation = syncNow ? this.m.reserve(b.hash) : this.reserveStreamed(b.hash);
+    // Settled (and failures handled) by the sync round; this only keeps it from being "unhandled".
+    b.reservation.catch(() => undefined);
+    await this.putEverywhere(b, syncNow);
     this.unsynced.push(b);
     if (this.unsynced.length >= this.m.opts.syncBatchBlocks) void this.scheduleSync();
   }
@@ -322,9 +302,7 @@ export class WriteSession {
   /**
    * A streamed block's reservation waits to be asked for with the others of its sync round (or
    * RESERVATION_DELAY_MS after the first of them, for a writer that pauses): one RPC per block had
-   * the metadata server spend ~1.1 ms of CPU per MiB of a sequential write. Its upload goes on
-   * meanwhile, as a small write's does alongside its reservation; the block counts as durable only
-   * after the answer, and is uploaded again if a collection got it first (settleReservations).
+   * the metadata server spend ~1.1 ms of CPU per MiB of a sequential write.
    */
   private reserveStreamed(hash: string): Promise<boolean> {
     this.deferTimer ??= setTimeout(() => this.askReservations(), RESERVATION_DELAY_MS);
@@ -390,7 +368,7 @@ export class WriteSession {
   }
 
   /**
-   * Waits for the reservations of the batch's streamed blocks. A block whose deletion by the
+   * Waits for the reservations of the batch's blocks. A block whose deletion by the
    * collector finished before its reservation (the answer says so) may have lost the copies just
    * uploaded: it is uploaded again, synced at once, now under the reservation.
    */
