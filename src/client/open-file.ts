@@ -69,8 +69,7 @@ export class QuorumOpenFile implements OpenFile {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    if (offset < 0 || length < 0) throw new FsError('EINVAL', 'negative offset or length');
-    const end = Math.min(this.fileSize, offset + length);
+    const end = this.readEnd(offset, length);
     if (offset >= end) return Buffer.alloc(0);
     const out = Buffer.allocUnsafe(end - offset);
     await this.readRange(offset, end, out);
@@ -78,11 +77,16 @@ export class QuorumOpenFile implements OpenFile {
   }
 
   async readInto(offset: number, length: number, dst: Buffer): Promise<number> {
-    if (offset < 0 || length < 0) throw new FsError('EINVAL', 'negative offset or length');
-    const end = Math.min(this.fileSize, offset + length, offset + dst.length);
+    const end = this.readEnd(offset, Math.min(length, dst.length));
     if (offset >= end) return 0;
     await this.readRange(offset, end, dst);
     return end - offset;
+  }
+
+  /** Where a read of `length` bytes at `offset` stops: at most the end of the file. */
+  private readEnd(offset: number, length: number): number {
+    if (offset < 0 || length < 0) throw new FsError('EINVAL', 'negative offset or length');
+    return Math.min(this.fileSize, offset + length);
   }
 
   /** Copies [offset, end) into dst from 0, holding each block's buffer until it is copied. */
