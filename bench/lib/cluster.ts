@@ -11,7 +11,7 @@ import { paths, readClusterState, type ClusterState } from '../../src/cluster/st
 import type { Cleanup } from './cleanup.js';
 import { forceUnmount, isMounted } from './mounts.js';
 import { CLI } from './paths.js';
-import { runOk, run, type RunResult } from './proc.js';
+import { runOk, type RunResult } from './proc.js';
 import type { Ctx } from './types.js';
 import { errMsg, rmrf } from './util.js';
 

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCorruptCell, runCrashRow, type CellOutcome, type OpOutcome } from './cell.js';
-import { startEvalCluster, type EvalCluster, type HarnessOptions } from './harness.js';
+import { startEvalCluster, type HarnessOptions } from './harness.js';
 import { evalPlan, predict, reportMark, type ColumnSpec, type Fault, type TableSpec } from './plan.js';
 import { BLANK_CELL_NOTE, reportCellNote } from './report-tables.js';
 

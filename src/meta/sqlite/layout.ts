@@ -1,6 +1,6 @@
 // File layouts: reading a file's block list, committing a new one, reserving blocks before upload.
 import { FsError } from '../../common/errors.js';
-import type { Attr, CommitRequest, CommitResult, ReserveResult, FileLayout, FileType, Ino } from '../api.js';
+import type { CommitRequest, CommitResult, ReserveResult, FileLayout, FileType, Ino } from '../api.js';
 import { guardCommit, guardReserve } from './gc.js';
 import { applyRefDeltas, countBlob } from './refs.js';
 import { getAttr } from './resolve.js';
