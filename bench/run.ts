@@ -29,28 +29,25 @@ const GRACE_MS = 180_000;
 interface Args {
   quick: boolean;
   peers: boolean;
-  cold: boolean;
   only: string[] | null;
 }
 
 function usage(): string {
-  return `usage: npm run bench [-- --quick] [--peers] [--cold] [--only ${WORKLOADS.map((w) => w.name).join(',')}]
+  return `usage: npm run bench [-- --quick] [--peers] [--only ${WORKLOADS.map((w) => w.name).join(',')}]
   --quick   smaller sizes and shorter limits (a check that everything works end to end)
   --peers   also MooseFS and GlusterFS through ${sharedBenchDir()}/peers (installs their packages), MooseFS also
             with HDD_FSYNC_BEFORE_CLOSE = 1; an strace probe of what close()/fsync() wait for
-  --cold    no untimed fsbench.sh pass before each target's timed one (measures fresh processes)
   --only    run only these workloads
 env: QUORUMFS_SHARED_BENCH (default ../shared/bench), QUORUMFS_BENCH_TMP (scratch parent), FSBENCH_* (override fsbench tunables)`;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, peers: false, cold: false, only: null };
+  const a: Args = { quick: false, peers: false, only: null };
   for (let i = 0; i < argv.length; i++) {
     const s = argv[i]!;
     if (s === '--') continue;
     else if (s === '--quick') a.quick = true;
     else if (s === '--peers') a.peers = true;
-    else if (s === '--cold') a.cold = true;
     else if (s === '--only' || s.startsWith('--only=')) {
       const v = s === '--only' ? argv[++i] : s.slice('--only='.length);
       if (!v) throw new Error('--only needs a list of workloads');
@@ -87,7 +84,7 @@ async function main(): Promise<number> {
   rmSync(LOG_DIR, { recursive: true, force: true });
   mkdirSync(LOG_DIR, { recursive: true });
   const date = new Date().toISOString();
-  log(`QuorumFS bench ${args.quick ? '--quick' : '(full)'}${args.peers ? ' --peers' : ''}${args.cold ? ' --cold' : ''}${args.only ? ` --only ${args.only.join(',')}` : ''}; logs in ${LOG_DIR}`);
+  log(`QuorumFS bench ${args.quick ? '--quick' : '(full)'}${args.peers ? ' --peers' : ''}${args.only ? ` --only ${args.only.join(',')}` : ''}; logs in ${LOG_DIR}`);
 
   // Ctrl-C / SIGTERM: first abort the running workload and clean up; a second one stops waiting
   // for the workload's own cleanup; a third exits at once (children may be left running).
@@ -163,7 +160,7 @@ async function main(): Promise<number> {
       log(`${w.name}: time limit of ${limitMs / 60_000} min reached; stopping it`);
       ac.abort(new Error(`time limit of ${limitMs / 60_000} min reached`));
     }, limitMs);
-    const ctx: Ctx = { quick: args.quick, peers: args.peers, cold: args.cold, signal: ac.signal, scratch, logDir: LOG_DIR, cleanups, log };
+    const ctx: Ctx = { quick: args.quick, peers: args.peers, signal: ac.signal, scratch, logDir: LOG_DIR, cleanups, log };
     log(`=== ${w.name}: ${w.title} (limit ${limitMs / 60_000} min)`);
     const started = Date.now();
     const done = w.run(ctx, out).then(() => null, (err: unknown) => err ?? new Error('failed'));
@@ -221,7 +218,6 @@ async function main(): Promise<number> {
     date,
     mode: args.quick ? 'quick' : 'full',
     peers: args.peers,
-    cold: args.cold,
     only: args.only,
     interrupted: global.signal.aborted,
     durationSeconds: (Date.now() - t0) / 1000,

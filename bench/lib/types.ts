@@ -40,8 +40,6 @@ export interface WorkloadResult {
 export interface Ctx {
   quick: boolean;
   peers: boolean;
-  /** No untimed warm-up pass before fsbench.sh (see bench/workloads/fsbench.ts). */
-  cold: boolean;
   /** Fires on the workload's time limit or Ctrl-C. Cleanup code must not use it. */
   signal: AbortSignal;
   /** This run's scratch dir (deleted at the end). */

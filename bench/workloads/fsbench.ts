@@ -5,8 +5,7 @@
 // Every figure is reported as a ratio to the local directory, to the best peer at its defaults,
 // to the best "fsync before close" peer variant and to the ceiling. Before fsbench.sh, every
 // QuorumFS and peer mount also gets the ack probe (lib/ackprobe.ts): did close() and fsync() wait
-// for the servers' fsync? Then every target gets an untimed fsbench.sh pass at smaller sizes (the
-// same number of small files) unless --cold: see warmupTunables.
+// for the servers' fsync?
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rmdir, statfs } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -56,9 +55,6 @@ interface TargetResult {
   probeError?: string;
   /** 1, 5 and 15-minute load averages right before fsbench.sh started: a busy machine slows some targets more than others. */
   loadavgBefore?: number[];
-  /** The untimed warm-up pass's figures (fresh processes; its small-file steps are the timed run's sizes). */
-  warmup?: Record<string, Figure>;
-  warmupError?: string;
 }
 
 interface Mounted {
@@ -86,24 +82,6 @@ function tunables(quick: boolean): Record<string, string> {
   if (!existsSync(base.FSBENCH_CP_SRC)) base.FSBENCH_CP_SRC = '/usr/share/doc';
   return { ...base, ...fromEnv };
 }
-
-/**
- * The untimed pass before the timed one: every step of fsbench.sh, the small-file steps at the
- * timed run's size, the streaming steps smaller. Measured on fresh processes, QuorumFS's first
- * 2,000 small files cost its mount, metadata server and data servers 2-3x the CPU per file of the
- * next 2,000 (V8 compiling the hot paths), and fsbench.sh twice on one mount went from 95 to 156
- * creates/s and 98 to 165 cp -r files/s: the timed run measured start-up, not the file system a
- * user has running. Every target gets the same pass, peers and local directory included; --cold
- * skips it, and the report keeps the pass's own small-file figures (the cold ones) as notes.
- */
-function warmupTunables(t: Record<string, string>): Record<string, string> {
-  const w: Record<string, string> = { ...t, FSBENCH_SEQ_MB: '64', FSBENCH_RAND_MB: '16', FSBENCH_RAND_SECS: '3' };
-  if (existsSync('/usr/include/linux')) w.FSBENCH_CP_SRC = '/usr/include/linux';
-  return w;
-}
-
-/** Figures whose cold value (from the warm-up pass) the report shows beside the timed one. */
-const COLD_NOTE_FIGURES = new Set(['small_create', 'small_stat_lsR', 'small_read_verify', 'small_delete']);
 
 /** Upper bound on one fsbench.sh run from its own per-step limits. */
 function fsbenchBoundMs(t: Record<string, string>): number {
@@ -380,9 +358,6 @@ export const fsbench: Workload = {
       targets.push(...peerVariants().map(peerTarget));
       out.notes.push(MOOSE_FSYNC_NOTE, GLUSTER_NOTE);
     }
-    out.notes.push(ctx.cold
-      ? 'fsbench.sh: measured cold (--cold): each target\'s first fsbench.sh run on fresh processes.'
-      : 'fsbench.sh: every target first got an untimed fsbench.sh pass (64 MiB streaming steps, the same number of small files, cp -r of a smaller tree) on the same mount; the timed run came second. "cold" in a note is that pass\'s figure.');
     const probing = straceAvailable();
     if (!probing) out.notes.push('ack probe skipped: strace is not installed (apt-get install strace)');
 
@@ -415,7 +390,6 @@ export const fsbench: Workload = {
               ctx.log(`ack probe on ${t.label} failed: ${res.probeError}`);
             }
           }
-          if (!ctx.cold) await warmUp(ctx, script, m.dir, t, res, tun);
           const tsv = join(ctx.scratch, `fsbench-${t.key}.tsv`);
           res.loadavgBefore = os.loadavg().map((x) => Math.round(x * 100) / 100);
           ctx.log(`fsbench.sh on ${t.label}: load ${res.loadavgBefore.join(' ')}`);
@@ -444,25 +418,6 @@ export const fsbench: Workload = {
     }
   },
 };
-
-/** The untimed pass (warmupTunables); a failure is noted and the timed run goes ahead. */
-async function warmUp(ctx: Ctx, script: string, dir: string, t: TargetDef, res: TargetResult, tun: Record<string, string>): Promise<void> {
-  const wt = warmupTunables(tun);
-  const tsv = join(ctx.scratch, `fsbench-${t.key}-warmup.tsv`);
-  ctx.log(`fsbench.sh on ${t.label}: untimed warm-up pass`);
-  const r = await run('bash', [script, dir, `${t.key}-warmup`, tsv], {
-    timeoutMs: fsbenchBoundMs(wt),
-    signal: ctx.signal,
-    env: { ...process.env, ...wt },
-    logFile: join(ctx.logDir, `fsbench-${t.key}-warmup.log`),
-  });
-  res.warmup = existsSync(tsv) ? parseTsv(await readFile(tsv, 'utf8')) : {};
-  if (r.timedOut || r.code !== 0) {
-    checkAbort(ctx.signal);
-    res.warmupError = r.timedOut ? 'timed out' : `exited ${r.code ?? r.signal}: ${lastLine(r.stderr)}`;
-    ctx.log(`fsbench warm-up on ${t.label} failed: ${res.warmupError}`);
-  }
-}
 
 /** The highest value of figure f among targets, or null. */
 function best(targets: TargetResult[], f: string): number | null {
@@ -529,9 +484,6 @@ function figureRow(title: string, t: TargetResult, f: string, b: Baselines): Row
   const plain = t.defaultKey ? b.results.find((r) => r.key === t.defaultKey && r.status === 'ok') : undefined;
   const vsPlain = plain ? ratio(fig?.value, plain.figures[f]?.value) : null;
   if (plain && vsPlain !== null) notes.push(`${fmtRatio(vsPlain)} ${plain.label} at its defaults`);
-  const cold = COLD_NOTE_FIGURES.has(f) ? t.warmup?.[f] : undefined;
-  if (cold) notes.push(`cold ${cold.text} ${cold.unit}`);
-  if (t.warmupError) notes.push(`warm-up pass failed: ${t.warmupError}`);
   if (notes.length) row.note = notes.join('; ');
   return row;
 }
