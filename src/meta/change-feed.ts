@@ -63,8 +63,17 @@ export class ChangeFeed {
   private horizon = 0;
   private readonly persistHorizon: ((untilMs: number) => Promise<void>) | null;
   private readonly clients = new Map<string, ClientState>();
-  /** Wakes publishers waiting for acknowledgements, and long polls waiting for events. */
-  private wakers = new Set<() => void>();
+  /** Publishers waiting for acknowledgements (woken by polls). */
+  private ackWaiters = new Set<() => void>();
+  /** Long polls waiting for a change, with the client each polls for (woken by others' changes). */
+  private pollWaiters = new Map<() => void, string>();
+  /**
+   * The newest change and the newest one by a different origin than it: together they answer
+   * "is there a change after seq not made by this client" without a walk through the ring (a
+   * client's own changes, hundreds per poll during an rm -rf, made that walk grow with each one).
+   */
+  private newest: { seq: number; origin: string | null } = { seq: 0, origin: null };
+  private newestOther: { seq: number; origin: string | null } = { seq: 0, origin: null };
   private closed = false;
 
   constructor(opts: Partial<ChangeFeedOptions> = {}) {
@@ -85,7 +94,9 @@ export class ChangeFeed {
     const seq = ++this.seq;
     this.ring.push({ event: { seq, ...change }, origin });
     if (this.ring.length > 2 * this.retain) this.ring = this.ring.slice(-this.retain);
-    this.wake();
+    if (origin !== this.newest.origin) this.newestOther = this.newest;
+    this.newest = { seq, origin };
+    this.wakePolls(origin);
     for (;;) {
       const now = Date.now();
       let wakeAt = this.graceUntil > now ? this.graceUntil : Infinity;
@@ -94,7 +105,7 @@ export class ChangeFeed {
         wakeAt = Math.min(wakeAt, c.leaseUntil);
       }
       if (wakeAt === Infinity || this.closed) return seq;
-      await this.sleepUntil(wakeAt);
+      await this.sleepUntil(wakeAt, (w) => this.ackWaiters.add(w), (w) => this.ackWaiters.delete(w));
     }
   }
 
@@ -117,24 +128,27 @@ export class ChangeFeed {
       // until then changes still wait for it (its acknowledgement stays where it was, -1 if new).
       this.clients.set(client, state);
       this.forgetOld(now);
-      this.wake();
+      this.wakePublishers();
       return { epoch: this.epoch, seq: this.seq, reset: true, events: [], leaseMs: this.leaseMs };
     }
     state.acked = Math.max(state.acked, since);
     this.clients.set(client, state);
-    this.wake();
+    this.wakePublishers();
     const deadline = now + waitMs;
-    // A client's own changes do not end its wait: it applied them when they were answered, and
-    // nobody waits for it to acknowledge them. Answering them at once cost each mutation a second
-    // round trip and a wake-up of the mount.
-    while (!this.hasNewsFor(client, since) && !this.closed && Date.now() < deadline) await this.sleepUntil(deadline);
+    // A client's own changes do not end its wait (nor wake it): it applied them when they were
+    // answered, and nobody waits for it to acknowledge them. Answering them at once cost each
+    // mutation a second round trip and a wake-up of the mount.
+    while (!this.hasNewsFor(client, since) && !this.closed && Date.now() < deadline) {
+      await this.sleepUntil(deadline, (w) => this.pollWaiters.set(w, client), (w) => this.pollWaiters.delete(w));
+    }
     return { epoch: this.epoch, seq: this.seq, reset: false, events: this.eventsAfter(since), leaseMs: this.leaseMs };
   }
 
   /** Ends waiting polls and publishers (the server is stopping). */
   close(): void {
     this.closed = true;
-    this.wake();
+    this.wakePublishers();
+    this.wakePolls(null);
   }
 
   private oldestKept(): number {
@@ -142,8 +156,9 @@ export class ChangeFeed {
   }
 
   private hasNewsFor(client: string, since: number): boolean {
-    for (let i = this.ring.length - 1; i >= 0 && this.ring[i]!.event.seq > since; i--) if (this.ring[i]!.origin !== client) return true;
-    return false;
+    // newestOther's origin differs from newest's: if newest is this client's, newestOther is not.
+    const byOther = this.newest.origin !== client ? this.newest : this.newestOther;
+    return byOther.seq > since;
   }
 
   private eventsAfter(since: number): ChangeEvent[] {
@@ -155,21 +170,27 @@ export class ChangeFeed {
     for (const [id, c] of this.clients) if (c.leaseUntil + FORGET_AFTER_MS < now) this.clients.delete(id);
   }
 
-  private wake(): void {
-    const w = this.wakers;
-    this.wakers = new Set();
+  private wakePublishers(): void {
+    const w = this.ackWaiters;
+    this.ackWaiters = new Set();
     for (const f of w) f();
   }
 
-  private sleepUntil(at: number): Promise<void> {
+  /** Wakes the polls a change by `origin` is news for (all of them for null: no client made it). */
+  private wakePolls(origin: string | null): void {
+    for (const [f, client] of this.pollWaiters) if (client !== origin) f();
+  }
+
+  /** Resolves at `at` or when woken; add/remove register the waker where it can be woken. */
+  private sleepUntil(at: number, add: (w: () => void) => void, remove: (w: () => void) => void): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        this.wakers.delete(done);
+        remove(done);
         resolve();
       };
       const timer = setTimeout(done, Math.max(0, at - Date.now()));
-      this.wakers.add(done);
+      add(done);
     });
   }
 }
