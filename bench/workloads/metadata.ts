@@ -53,11 +53,22 @@ function clientOps(c: QuorumFsClient): Ops {
   };
 }
 
+/** Operations per slice of a phase's timeline (see PhaseResult.firstTenthRate). */
+const SLICE_OPS = 500;
+
 interface PhaseResult {
   ops: number;
   planned: number;
   seconds: number;
   rate: number | null;
+  /**
+   * Median rate of the first and of the last tenth of the phase's 500-operation slices (create
+   * and unlink with at least 10,000 files): the same run at both ends of the directory's growth
+   * (create) or shrinking (unlink), minutes apart instead of a run apart, and a median, so a
+   * burst of load on the shared host moves it less than it moves a whole-phase rate.
+   */
+  firstTenthRate?: number;
+  lastTenthRate?: number;
   timedOut: boolean;
   error?: string;
 }
@@ -82,6 +93,19 @@ function plan(root: string, n: number, layout: Layout, ops: Ops): { files: Array
   return { files, leaves };
 }
 
+/** Median rates of the first and last tenth of the slices; nothing below 20 slices (10,000 operations). */
+function tenths(rates: number[]): { firstTenthRate?: number; lastTenthRate?: number } {
+  if (rates.length < 20) return {};
+  const k = Math.floor(rates.length / 10);
+  return { firstTenthRate: median(rates.slice(0, k)), lastTenthRate: median(rates.slice(-k)) };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
 /** Runs the four phases on one target; each phase bounded by budgetMs (partial rate reported). */
 async function runPhases(ctx: Ctx, ops: Ops, root: string, n: number, layout: Layout, budgetMs: number): Promise<Record<Phase, PhaseResult>> {
   const { files, leaves } = plan(root, n, layout, ops);
@@ -93,12 +117,19 @@ async function runPhases(ctx: Ctx, ops: Ops, root: string, n: number, layout: La
     let count = 0;
     let error: string | undefined;
     let timedOut = false;
+    const sliceRates: number[] = [];
+    let sliceStart = t0;
     try {
       for (let i = 0; i < items; i++) {
         if ((i & 63) === 0) checkAbort(ctx.signal);
         const r = await fn(i);
         count += typeof r === 'number' ? r : 1;
         done++;
+        if (done % SLICE_OPS === 0) {
+          const now = nowMs();
+          sliceRates.push(SLICE_OPS / ((now - sliceStart) / 1000));
+          sliceStart = now;
+        }
         if (nowMs() > deadline && i < items - 1) { timedOut = true; break; }
       }
     } catch (err) {
@@ -106,7 +137,8 @@ async function runPhases(ctx: Ctx, ops: Ops, root: string, n: number, layout: La
       error = errMsg(err);
     }
     const seconds = (nowMs() - t0) / 1000;
-    res[phase] = { ops: count, planned: phase === 'readdir' ? count : items, seconds, rate: count > 0 ? count / seconds : null, timedOut, ...(error ? { error } : {}) };
+    const ends = phase === 'create' || phase === 'unlink' ? tenths(sliceRates) : {};
+    res[phase] = { ops: count, planned: phase === 'readdir' ? count : items, seconds, rate: count > 0 ? count / seconds : null, ...ends, timedOut, ...(error ? { error } : {}) };
     return done;
   };
   await ops.mkdir(root);
@@ -183,6 +215,7 @@ export const metadata: Workload = {
         for (const [where, r] of Object.entries(w)) if ('error' in r) out.notes.push(`metadata scale: warm-up (${layout}, ${where}) failed: ${r.error}`);
       }
       out.notes.push(`metadata scale: an untimed pass of ${sizes[0]!.toLocaleString('en-US')} files per layout (all four phases) ran before the timed sizes.`);
+      out.notes.push(`metadata scale: "last tenth ... the first" compares, within one phase of 10,000 or more files, the median rate of its first and its last tenth of ${SLICE_OPS}-operation slices: a create's first tenth adds to an almost empty directory (or tree) and its last to one at 90-100% of its size, an unlink the other way round.`);
       const firstRate: Record<string, number | null> = {};
       for (const n of sizes) {
         for (const layout of ['flat', 'tree'] as Layout[]) {
@@ -201,6 +234,9 @@ export const metadata: Workload = {
             if (q?.timedOut) notes.push(`time limit: ${q.ops.toLocaleString('en-US')} of ${q.planned.toLocaleString('en-US')} in ${Math.round(q.seconds)} s`);
             const scale = ratio(q?.rate, firstRate[key]);
             if (scale !== null && n !== sizes[0]) notes.push(`${scale.toFixed(2)}× the ${sizes[0]!.toLocaleString('en-US')}-file rate`);
+            if (q?.firstTenthRate !== undefined && q.lastTenthRate !== undefined) {
+              notes.push(`last tenth ${(q.lastTenthRate / q.firstTenthRate).toFixed(2)}× the first (${Math.round(q.firstTenthRate).toLocaleString('en-US')} -> ${Math.round(q.lastTenthRate).toLocaleString('en-US')} ops/s)`);
+            }
             if ('error' in local) notes.push(`local: ${local.error}`);
             const row: Row = {
               workload: 'metadata scale',
