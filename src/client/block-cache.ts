@@ -29,6 +29,8 @@ interface Entry {
 export interface HeldBlock {
   bytes: Promise<Buffer>;
   release(): void;
+  /** The bytes are the cache's verified copy, which nobody writes to: they may be lent out, not copied. */
+  immutable?: boolean;
 }
 
 /** Idle whole-block buffers kept for reuse (beyond those the cache holds). */
@@ -62,6 +64,7 @@ export class BlockCache {
     let released = false;
     return {
       bytes: e.bytes,
+      immutable: true,
       release: () => {
         if (released) return;
         released = true;

@@ -30,6 +30,14 @@ function notHeld(bytes: Buffer): HeldBlock {
   return { bytes: Promise.resolve(bytes), release: () => undefined };
 }
 
+let zeroBuf = Buffer.alloc(64 * 1024);
+
+/** len zero bytes, shared (read-only by convention: only ever written out). */
+function zeros(len: number): Buffer {
+  if (len > zeroBuf.length) zeroBuf = Buffer.alloc(len);
+  return zeroBuf.subarray(0, len);
+}
+
 function zeroExtended(buf: Buffer, len: number): Buffer {
   const out = Buffer.alloc(len);
   buf.copy(out);
@@ -83,17 +91,66 @@ export class QuorumOpenFile implements OpenFile {
     return end - offset;
   }
 
+  /**
+   * The bytes of [offset, offset + length) as pieces to be written out in order, without copying
+   * what the block cache holds: a FUSE READ of 1 MiB was copied once into the reply and once more
+   * by the kernel. The pieces are valid until release(), which the caller must call.
+   */
+  async readParts(offset: number, length: number): Promise<{ parts: Buffer[]; release(): void }> {
+    const end = this.readEnd(offset, length);
+    if (offset >= end) return { parts: [], release: () => undefined };
+    // Dirty blocks are copied: a write may land before the caller writes its reply out.
+    return this.pieces(offset, end, true);
+  }
+
   /** Where a read of `length` bytes at `offset` stops: at most the end of the file. */
   private readEnd(offset: number, length: number): number {
     if (offset < 0 || length < 0) throw new FsError('EINVAL', 'negative offset or length');
     return Math.min(this.fileSize, offset + length);
   }
 
-  /** Copies [offset, end) into dst from 0, holding each block's buffer until it is copied. */
+  /** Copies [offset, end) into dst from 0. */
   private async readRange(offset: number, end: number, dst: Buffer): Promise<void> {
+    const { parts, release } = await this.pieces(offset, end, false);
+    try {
+      let at = 0;
+      for (const p of parts) at += p.copy(dst, at);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * [offset, end) as slices of the blocks' buffers, held until release(); a stored block shorter
+   * than its range (the file grew later) reads as zeros past its end. copyMutable: slices of bytes
+   * that are not the cache's (dirty blocks) are copies.
+   */
+  private async pieces(offset: number, end: number, copyMutable: boolean): Promise<{ parts: Buffer[]; release(): void }> {
     const B = this.blockSize;
     const first = Math.floor(offset / B);
     const last = Math.floor((end - 1) / B);
+    const held = this.holdRange(offset, end, first, last);
+    const release = () => { for (const h of held) h.release(); };
+    try {
+      const sources = await Promise.all(held.map((h) => h.bytes));
+      const parts: Buffer[] = [];
+      sources.forEach((src, k) => {
+        const blockStart = (first + k) * B;
+        const from = Math.max(offset, blockStart) - blockStart;
+        const to = Math.min(end, blockStart + B) - blockStart;
+        const stored = from < src.length ? src.subarray(from, Math.min(to, src.length)) : EMPTY;
+        if (stored.length) parts.push(copyMutable && !held[k]!.immutable ? Buffer.from(stored) : stored);
+        if (stored.length < to - from) parts.push(zeros(to - from - stored.length));
+      });
+      return { parts, release };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  /** Holds blocks first..last for a read of [offset, end), and keeps read-ahead going. */
+  private holdRange(offset: number, end: number, first: number, last: number): HeldBlock[] {
     if (offset === this.lastReadEnd) {
       this.readAhead(last + 1);
       // A sequential reader does not come back: its cache share stays at the read-ahead window.
@@ -103,21 +160,7 @@ export class QuorumOpenFile implements OpenFile {
     this.lastReadEnd = end;
     const held: HeldBlock[] = [];
     for (let i = first; i <= last; i++) held.push(this.blockContent(i));
-    try {
-      const sources = await Promise.all(held.map((h) => h.bytes));
-      sources.forEach((src, k) => {
-        const blockStart = (first + k) * B;
-        const from = Math.max(offset, blockStart) - blockStart;
-        const to = Math.min(end, blockStart + B) - blockStart;
-        const at = blockStart + from - offset;
-        // A stored block may be shorter than its range (the file grew later): the rest reads as
-        // zeros, written out since dst may be a reused buffer.
-        const copied = from < src.length ? src.copy(dst, at, from, Math.min(to, src.length)) : 0;
-        if (copied < to - from) dst.fill(0, at + copied, at + (to - from));
-      });
-    } finally {
-      for (const h of held) h.release();
-    }
+    return held;
   }
 
   write(offset: number, data: Buffer): Promise<void> {

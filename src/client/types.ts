@@ -18,6 +18,11 @@ export interface OpenFile {
    * block's buffer is not handed out, so it can be recycled.
    */
   readInto(offset: number, length: number, dst: Buffer): Promise<number>;
+  /**
+   * The same bytes as read(), as pieces that are the block cache's own buffers where they can be
+   * (no copy), valid until release(): the caller must call it once it has written them out.
+   */
+  readParts(offset: number, length: number): Promise<{ parts: Buffer[]; release(): void }>;
   /** Copies `data` (callers may reuse their buffer afterwards). */
   write(offset: number, data: Buffer): Promise<void>;
   /** Shrinks or extends (with zeros) the file as seen by this handle. */

@@ -80,6 +80,12 @@ export interface DirName {
   mode?: number;
 }
 
+/** A read's bytes in order, valid until release(). */
+export interface ReadParts {
+  parts: Buffer[];
+  release(): void;
+}
+
 export interface FuseOps {
   /** Present when the kernel may cache under a lease (see KernelCoherence). */
   readonly coherence?: KernelCoherence;
@@ -89,6 +95,11 @@ export interface FuseOps {
   create(path: string, mode: number): Promise<number>;
   open(path: string, flags: number): Promise<number>;
   read(path: string, fh: number, buf: Buffer, length: number, position: number): Promise<number>;
+  /**
+   * read() without the copy into the binding's buffer: the pieces are written to the kernel as
+   * they are, then released. Used by the kernel binding when present.
+   */
+  readParts?(path: string, fh: number, length: number, position: number): Promise<ReadParts>;
   write(path: string, fh: number, buf: Buffer, length: number, position: number): Promise<number>;
   truncate(path: string, size: number): Promise<void>;
   ftruncate(path: string, fh: number, size: number): Promise<void>;

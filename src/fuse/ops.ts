@@ -6,7 +6,7 @@ import { CachingMeta } from '../client/meta-cache.js';
 import type { FsClient, OpenFile } from '../client/types.js';
 import type { Logger } from '../common/log.js';
 import type { Attr, FileLayout, Ino } from '../meta/api.js';
-import { type DirName, type FuseOps, type FuseStat, type FuseStatfs, type KernelCoherence, type TimeSpec } from './adapter.js';
+import { type DirName, type FuseOps, type FuseStat, type FuseStatfs, type KernelCoherence, type ReadParts, type TimeSpec } from './adapter.js';
 import type { CapacityProbe } from './capacity.js';
 import { errno, toErrnoError } from './errno.js';
 import { HandleTable, type Handle, type ReaderState, type SharedWriter } from './handles.js';
@@ -468,15 +468,20 @@ export class QuorumOps implements FuseOps {
     return fresh.file;
   }
 
+  /** The file a read of fh goes to: while this mount has it open for writing, the writer's bytes. */
+  private async readSource(fh: number): Promise<OpenFile> {
+    const h = this.handle(fh);
+    const writer = h.writer ?? this.table.writerOf(h.ino);
+    return writer ? writer.file : this.readerOf(h);
+  }
+
   read(path: string, fh: number, buf: Buffer, length: number, position: number): Promise<number> {
-    return this.run('read', path, async () => {
-      const h = this.handle(fh);
-      // While this mount has the file open for writing, every descriptor reads the writer's bytes.
-      const writer = h.writer ?? this.table.writerOf(h.ino);
-      const file = writer ? writer.file : await this.readerOf(h);
-      // Straight into the binding's buffer, which it reuses once we answer.
-      return file.readInto(position, length, buf);
-    });
+    // Straight into the binding's buffer, which it reuses once we answer.
+    return this.run('read', path, async () => (await this.readSource(fh)).readInto(position, length, buf));
+  }
+
+  readParts(path: string, fh: number, length: number, position: number): Promise<ReadParts> {
+    return this.run('read', path, async () => (await this.readSource(fh)).readParts(position, length));
   }
 
   write(path: string, fh: number, buf: Buffer, length: number, position: number): Promise<number> {

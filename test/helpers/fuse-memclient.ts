@@ -222,6 +222,9 @@ class MemOpenFile implements OpenFile {
     const data = await this.read(offset, Math.min(length, dst.length));
     return data.copy(dst);
   }
+  async readParts(offset: number, length: number): Promise<{ parts: Buffer[]; release(): void }> {
+    return { parts: [await this.read(offset, length)], release: () => undefined };
+  }
   async write(offset: number, data: Buffer): Promise<void> {
     if (!this.writable) throw new FsError('EBADF', 'read-only handle');
     writeSizes.set(data.length, (writeSizes.get(data.length) ?? 0) + 1);

@@ -6,7 +6,7 @@
 //  - 'threadpool': a few loops of blocking fs.read, each holding a libuv threadpool thread. A
 //    process cannot exit while one of them is blocked (libuv joins its threads at exit), so this
 //    source is kept for comparison and for Node versions without the pipe binding.
-import { closeSync, openSync, read, write, writeSync } from 'node:fs';
+import { closeSync, openSync, read, write, writeSync, writevSync } from 'node:fs';
 import net from 'node:net';
 import type { BufferPool } from '../../common/buffer-pool.js';
 
@@ -55,9 +55,18 @@ export class FuseDevice {
    * was interrupted and forgotten) or the connection is gone. Other errors mean a malformed reply.
    */
   write(buf: Buffer, len: number): boolean {
+    return this.deliver(() => writeSync(this.fd, buf, 0, len));
+  }
+
+  /** write() of one message in pieces (writev(2): the kernel reads each in turn, no joining copy here). */
+  writev(pieces: Buffer[]): boolean {
+    return this.deliver(() => writevSync(this.fd, pieces));
+  }
+
+  private deliver(send: () => void): boolean {
     if (this.closed) return false;
     try {
-      writeSync(this.fd, buf, 0, len);
+      send();
       return true;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;

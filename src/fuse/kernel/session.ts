@@ -433,6 +433,26 @@ export class Session {
     return this.write(b, len);
   }
 
+  /** ok() with the payload in pieces after the header (see FuseDevice.writev). */
+  okParts(req: Req, parts: Buffer[]): boolean {
+    if (req.done) return false;
+    req.done = true;
+    this.inflight.delete(req.unique);
+    // The length the kernel checks against what writev delivers: counted here, not taken on trust.
+    let bytes = 0;
+    for (const p of parts) bytes += p.length;
+    const h = Buffer.allocUnsafe(OUT_HEADER_BYTES);
+    h.writeUInt32LE(OUT_HEADER_BYTES + bytes, 0);
+    h.writeInt32LE(0, 4);
+    writeI64(h, req.unique, 8);
+    try {
+      return this.dev.writev([h, ...parts]);
+    } catch (err) {
+      this.logger.error({ err: String(err), op: 'read' }, 'the kernel refused a FUSE reply');
+      return false;
+    }
+  }
+
   /** Answers req with a negative errno. */
   error(req: Req, negErrno: number): void {
     if (req.done) return;
