@@ -96,10 +96,10 @@ export interface FuseOps {
   open(path: string, flags: number): Promise<number>;
   read(path: string, fh: number, buf: Buffer, length: number, position: number): Promise<number>;
   /**
-   * read() without the copy into the binding's buffer: the pieces are written to the kernel as
-   * they are, then released. Used by the kernel binding when present.
+   * read() without the copy into the binding's buffer, for the kernel binding: the pieces are
+   * written to the kernel as they are, then released. (libfuse's binding hands us its buffer: read().)
    */
-  readParts?(path: string, fh: number, length: number, position: number): Promise<ReadParts>;
+  readParts(path: string, fh: number, length: number, position: number): Promise<ReadParts>;
   write(path: string, fh: number, buf: Buffer, length: number, position: number): Promise<number>;
   truncate(path: string, size: number): Promise<void>;
   ftruncate(path: string, fh: number, size: number): Promise<void>;

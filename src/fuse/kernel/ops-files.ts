@@ -72,23 +72,12 @@ export async function create(s: Session, req: Req): Promise<void> {
 export async function read(s: Session, req: Req): Promise<void> {
   const node = s.node(req);
   const { fh, offset, size } = readIoIn(req.body);
-  if (s.ops.readParts) {
-    // The cached blocks' own bytes go to the kernel, which copies them into the reader's pages.
-    const r = await s.ops.readParts(await s.loosePath(node), fh, size, offset);
-    try {
-      s.okParts(req, r.parts);
-    } finally {
-      r.release();
-    }
-    return;
-  }
-  const b = s.readBuffers.take(OUT_HEADER_BYTES + size);
+  // The cached blocks' own bytes go to the kernel, which copies them into the reader's pages.
+  const r = await s.ops.readParts(await s.loosePath(node), fh, size, offset);
   try {
-    // The data is read straight into the reply, after its header.
-    const n = await s.ops.read(await s.loosePath(node), fh, b.subarray(OUT_HEADER_BYTES, OUT_HEADER_BYTES + size), size, offset);
-    s.ok(req, b, OUT_HEADER_BYTES + Math.max(0, Math.min(n, size)));
+    s.okParts(req, r.parts);
   } finally {
-    s.readBuffers.give(b);
+    r.release();
   }
 }
 

@@ -133,6 +133,13 @@ export interface InHeader {
   pid: number;
 }
 
+/** fuse_out_header: the whole message's length, 0 or a negative errno (or a notify code), unique (0 for a notification). */
+export function writeOutHeader(b: Buffer, len: number, error: number, unique: number): void {
+  b.writeUInt32LE(len, 0);
+  b.writeInt32LE(error, 4);
+  writeI64(b, unique, 8);
+}
+
 export function readInHeader(b: Buffer): InHeader {
   return {
     len: b.readUInt32LE(0),

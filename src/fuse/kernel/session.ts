@@ -12,7 +12,7 @@ import * as names from './ops-names.js';
 import * as files from './ops-files.js';
 import {
   ENTRY_OUT_BYTES, ATTR_OUT_BYTES, FUSE_KERNEL_VERSION, FUSE_MAX_KNOWN_MINOR, FUSE_MIN_MINOR, IN_HEADER_BYTES, InitFlag, Op,
-  OUT_HEADER_BYTES, initOut, readInitIn, readU64, writeAttrOut, writeEntryOut, writeI64, type InHeader, type Timeouts,
+  OUT_HEADER_BYTES, initOut, readInitIn, readU64, writeAttrOut, writeEntryOut, writeI64, writeOutHeader, type InHeader, type Timeouts,
 } from './protocol.js';
 
 const ENOSYS = 38;
@@ -110,7 +110,6 @@ const NO_REPLY = new Set<number>([Op.FORGET, Op.BATCH_FORGET, Op.INTERRUPT]);
 export class Session {
   readonly nodes = new NodeTable();
   readonly dirs = new DirHandles();
-  readonly readBuffers: BufferPool;
   readonly requestBuffers: BufferPool;
   readonly initialized: Promise<InitResult>;
   /** Answers for the kernel's INIT; set once negotiated. */
@@ -132,7 +131,6 @@ export class Session {
     this.initialized.catch(() => undefined);
     // A request needs its header, the largest write_in and max_write bytes of data.
     this.requestBuffers = new BufferPool(config.maxWriteBytes + PAGE_BYTES, 16);
-    this.readBuffers = new BufferPool(OUT_HEADER_BYTES + config.maxReadBytes, 16);
     // Left referenced on purpose: it keeps the process alive until close(), also after the kernel
     // ended the connection, so that the mount's owner can notice and commit what is open.
     this.sweep = setInterval(() => this.expire(), Math.min(5_000, Math.max(100, config.opTimeoutMs / 4)));
@@ -424,52 +422,45 @@ export class Session {
    * Returns false if the kernel did not take it (interrupted, or already answered by expire()).
    */
   ok(req: Req, b: Buffer = Buffer.alloc(OUT_HEADER_BYTES), len = b.length): boolean {
-    if (req.done) return false;
-    req.done = true;
-    this.inflight.delete(req.unique);
-    b.writeUInt32LE(len, 0);
-    b.writeInt32LE(0, 4);
-    writeI64(b, req.unique, 8);
-    return this.write(b, len);
+    if (!this.claim(req)) return false;
+    writeOutHeader(b, len, 0, req.unique);
+    return this.send(0, () => this.dev.write(b, len));
   }
 
   /** ok() with the payload in pieces after the header (see FuseDevice.writev). */
   okParts(req: Req, parts: Buffer[]): boolean {
-    if (req.done) return false;
-    req.done = true;
-    this.inflight.delete(req.unique);
+    if (!this.claim(req)) return false;
     // The length the kernel checks against what writev delivers: counted here, not taken on trust.
     let bytes = 0;
     for (const p of parts) bytes += p.length;
     const h = Buffer.allocUnsafe(OUT_HEADER_BYTES);
-    h.writeUInt32LE(OUT_HEADER_BYTES + bytes, 0);
-    h.writeInt32LE(0, 4);
-    writeI64(h, req.unique, 8);
-    try {
-      return this.dev.writev([h, ...parts]);
-    } catch (err) {
-      this.logger.error({ err: String(err), op: 'read' }, 'the kernel refused a FUSE reply');
-      return false;
-    }
+    writeOutHeader(h, OUT_HEADER_BYTES + bytes, 0, req.unique);
+    return this.send(0, () => this.dev.writev([h, ...parts]));
   }
 
   /** Answers req with a negative errno. */
   error(req: Req, negErrno: number): void {
-    if (req.done) return;
-    req.done = true;
-    this.inflight.delete(req.unique);
+    if (!this.claim(req)) return;
     const b = Buffer.alloc(OUT_HEADER_BYTES);
-    b.writeUInt32LE(OUT_HEADER_BYTES, 0);
-    b.writeInt32LE(negErrno < 0 ? negErrno : -5, 4);
-    writeI64(b, req.unique, 8);
-    this.write(b, OUT_HEADER_BYTES);
+    const code = negErrno < 0 ? negErrno : -5;
+    writeOutHeader(b, OUT_HEADER_BYTES, code, req.unique);
+    this.send(code, () => this.dev.write(b, OUT_HEADER_BYTES));
   }
 
-  private write(b: Buffer, len: number): boolean {
+  /** Takes req as answered from here on; false if it already was (or was given up by expire()). */
+  private claim(req: Req): boolean {
+    if (req.done) return false;
+    req.done = true;
+    this.inflight.delete(req.unique);
+    return true;
+  }
+
+  /** Delivers one reply (errno: its error field, for the log); false if the kernel did not take it. */
+  private send(errno: number, deliver: () => boolean): boolean {
     try {
-      return this.dev.write(b, len);
+      return deliver();
     } catch (err) {
-      this.logger.error({ err: String(err), op: b.readInt32LE(4) }, 'the kernel refused a FUSE reply');
+      this.logger.error({ err: String(err), op: errno }, 'the kernel refused a FUSE reply');
       return false;
     }
   }
@@ -566,8 +557,7 @@ function isDirMode(mode: number): boolean {
 function invalInodeAttrsMessage(nodeid: number): Buffer {
   const len = OUT_HEADER_BYTES + 24;
   const b = Buffer.alloc(len);
-  b.writeUInt32LE(len, 0);
-  b.writeInt32LE(NOTIFY_INVAL_INODE, 4);
+  writeOutHeader(b, len, NOTIFY_INVAL_INODE, 0);
   // fuse_notify_inval_inode_out: ino (the nodeid), off, len.
   writeI64(b, nodeid, OUT_HEADER_BYTES);
   writeI64(b, -1, OUT_HEADER_BYTES + 8);
@@ -579,9 +569,8 @@ function invalEntryMessage(parent: number, name: string): Buffer {
   const nameBytes = Buffer.from(name);
   const len = OUT_HEADER_BYTES + 16 + nameBytes.length + 1;
   const b = Buffer.alloc(len);
-  b.writeUInt32LE(len, 0);
-  b.writeInt32LE(NOTIFY_INVAL_ENTRY, 4);
-  // unique 0 marks a notification; then fuse_notify_inval_entry_out: parent, namelen, flags.
+  writeOutHeader(b, len, NOTIFY_INVAL_ENTRY, 0);
+  // Then fuse_notify_inval_entry_out: parent, namelen, flags.
   writeI64(b, parent, OUT_HEADER_BYTES);
   b.writeUInt32LE(nameBytes.length, OUT_HEADER_BYTES + 8);
   nameBytes.copy(b, OUT_HEADER_BYTES + 16);
