@@ -3,7 +3,7 @@
 // sequential writer streams with bounded memory; flush uploads the rest, waits for Qw durable
 // copies and commits the new block list in one metadata transaction (all or nothing).
 import { FsError } from '../common/errors.js';
-import { blockName, isAllZero } from '../common/hash.js';
+import { blockName, isAllZero, zeroBytes } from '../common/hash.js';
 import type { Attr, BlockRef, FileLayout, Ino, MetaApi } from '../meta/api.js';
 import type { OpenFile } from './types.js';
 import type { Mediator, WriteSession } from './quorum.js';
@@ -28,14 +28,6 @@ const EMPTY = Buffer.alloc(0);
 /** Bytes that are not the cache's: nothing to release. */
 function notHeld(bytes: Buffer): HeldBlock {
   return { bytes: Promise.resolve(bytes), release: () => undefined };
-}
-
-let zeroBuf = Buffer.alloc(64 * 1024);
-
-/** len zero bytes, shared (read-only by convention: only ever written out). */
-function zeros(len: number): Buffer {
-  if (len > zeroBuf.length) zeroBuf = Buffer.alloc(len);
-  return zeroBuf.subarray(0, len);
 }
 
 function zeroExtended(buf: Buffer, len: number): Buffer {
@@ -140,7 +132,7 @@ export class QuorumOpenFile implements OpenFile {
         const to = Math.min(end, blockStart + B) - blockStart;
         const stored = from < src.length ? src.subarray(from, Math.min(to, src.length)) : EMPTY;
         if (stored.length) parts.push(copyMutable && !held[k]!.immutable ? Buffer.from(stored) : stored);
-        if (stored.length < to - from) parts.push(zeros(to - from - stored.length));
+        if (stored.length < to - from) parts.push(zeroBytes(to - from - stored.length));
       });
       return { parts, release };
     } catch (err) {

@@ -7,8 +7,13 @@ export function blockName(bytes: Uint8Array): string {
 
 let zeros = Buffer.alloc(1024 * 1024);
 
-/** True for all-zero bytes (memcmp against a shared zero buffer); such blocks become holes. */
+/** len zero bytes from one shared buffer: never write to it (it is compared against and written out). */
+export function zeroBytes(len: number): Buffer {
+  if (len > zeros.length) zeros = Buffer.alloc(len);
+  return zeros.subarray(0, len);
+}
+
+/** True for all-zero bytes (memcmp against the shared zero buffer); such blocks become holes. */
 export function isAllZero(bytes: Buffer): boolean {
-  if (bytes.length > zeros.length) zeros = Buffer.alloc(bytes.length);
-  return bytes.equals(zeros.subarray(0, bytes.length));
+  return bytes.equals(zeroBytes(bytes.length));
 }
