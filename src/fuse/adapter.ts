@@ -12,6 +12,8 @@ import { createRequire } from 'node:module';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readFile } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { ANSWER_CODES } from '../common/errors.js';
 
 const execFileP = promisify(execFile);
 const require = createRequire(import.meta.url);
@@ -122,11 +124,18 @@ export interface FuseOps {
   access(path: string, mode: number): Promise<void>;
 }
 
+const ERRNO = constants.errno as Record<string, number>;
+/** The errno numbers of ANSWER_CODES: made without a stack trace, as FsError makes them. */
+const ANSWER_ERRNOS: ReadonlySet<number> = new Set([...ANSWER_CODES].map((code) => ERRNO[code]!));
+
 /** A rejection carrying a positive errno number (os.constants.errno). */
 export class ErrnoError extends Error {
   readonly errno: number;
   constructor(errno: number, message = `errno ${errno}`) {
+    const stackLimit = Error.stackTraceLimit;
+    if (ANSWER_ERRNOS.has(errno)) Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = stackLimit;
     this.name = 'ErrnoError';
     this.errno = errno;
   }
