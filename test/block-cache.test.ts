@@ -87,3 +87,28 @@ test('buffers not made by the cache pool (short blocks, dirty data) are never re
   assert.ok(!spares(cache).has(short.buffer));
   assert.equal(short[0], 9);
 });
+
+test('an entry moved to another scope (a block read ahead, taken by an open) is accounted and dropped there', async () => {
+  const cache = new BlockCache(64 * B, B);
+  const ahead = cache.open();
+  const file = cache.open();
+  let resolve!: (b: Buffer) => void;
+  cache.set(ahead, 'a', new Promise<Buffer>((r) => { resolve = r; }));
+  let reject!: (e: Error) => void;
+  cache.set(ahead, 'b', new Promise<Buffer>((_, r) => { reject = r; }));
+  assert.equal(cache.adopt(ahead, file, 'missing'), false);
+  assert.ok(cache.adopt(ahead, file, 'a') && cache.adopt(ahead, file, 'b'));
+  assert.equal(cache.has(ahead, 'a'), false);
+  assert.equal(cache.usedBytes, 2 * B, 'counted at a block each until the fetches end');
+  // The fetch ends after the move: its real size is counted, and a failed fetch leaves the new scope.
+  resolve(Buffer.alloc(100, 7));
+  reject(new Error('fetch failed'));
+  await settle();
+  assert.equal(cache.usedBytes, 100);
+  assert.equal(cache.has(file, 'b'), false);
+  const held = cache.hold(file, 'a')!;
+  assert.equal((await held.bytes)[0], 7);
+  held.release();
+  cache.close(file);
+  assert.equal(cache.usedBytes, 0, 'closing the file drops what it adopted');
+});

@@ -1,8 +1,10 @@
 // Verified block bytes kept for open files, under one memory budget for the whole client.
 //
 // Entries belong to one open file (a scope): an open sees only what it fetched itself, so a new
-// open always goes back to the servers and a read never outlives the quorum it was made under (the
-// report's tables hold through a mount too). Within an open file, random reads of a working set up
+// open goes back to the servers and a read never outlives the quorum it was made under (the
+// report's tables hold through a mount too). The one exception is a block read ahead for the next
+// files of a directory (dir-read-ahead.ts), which an open takes over (adopt) within two seconds of
+// its fetch. Within an open file, random reads of a working set up
 // to the budget cost one fetch per block instead of one per read. Eviction is least recently used
 // across all scopes; closing a file drops its entries at once.
 //
@@ -14,6 +16,8 @@
 import { BufferPool } from '../common/buffer-pool.js';
 
 interface Entry {
+  /** scope:hash, changed when the entry moves to another scope (adopt). */
+  key: string;
   scope: number;
   bytes: Promise<Buffer>;
   /** Counted against the budget: a block size until the fetch resolves, then its real size. */
@@ -82,20 +86,41 @@ export class BlockCache {
   set(scope: number, hash: string, bytes: Promise<Buffer>): void {
     const key = keyOf(scope, hash);
     this.remove(key);
-    const e: Entry = { scope, bytes, size: this.blockSizeBytes, holds: 0, cached: true, recycled: false };
+    const e: Entry = { key, scope, bytes, size: this.blockSizeBytes, holds: 0, cached: true, recycled: false };
     this.entries.set(key, e);
     let keys = this.byScope.get(scope);
     if (!keys) this.byScope.set(scope, (keys = new Set()));
     keys.add(key);
     this.totalBytes += e.size;
     bytes.then((b) => {
-      if (this.entries.get(key) !== e) return;
+      if (this.entries.get(e.key) !== e) return;
       this.totalBytes += b.length - e.size;
       e.size = b.length;
     }, () => {
-      if (this.entries.get(key) === e) this.remove(key);
+      if (this.entries.get(e.key) === e) this.remove(e.key);
     });
     this.evict();
+  }
+
+  /**
+   * Moves an entry to another scope, as the most recently used (a block read ahead for a file that
+   * is now open); false if it is not cached there.
+   */
+  adopt(from: number, to: number, hash: string): boolean {
+    const key = keyOf(from, hash);
+    const e = this.entries.get(key);
+    if (!e) return false;
+    const toKey = keyOf(to, hash);
+    this.remove(toKey);
+    this.entries.delete(key);
+    this.byScope.get(from)?.delete(key);
+    e.scope = to;
+    e.key = toKey;
+    this.entries.set(toKey, e);
+    let keys = this.byScope.get(to);
+    if (!keys) this.byScope.set(to, (keys = new Set()));
+    keys.add(toKey);
+    return true;
   }
 
   /** Drops one entry (a sequential reader has passed it). */

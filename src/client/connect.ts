@@ -8,6 +8,7 @@ import { DataClient } from './data-client.js';
 import { MetaClient } from './meta-client.js';
 import { CachingMeta } from './meta-cache.js';
 import { Mediator } from './quorum.js';
+import { DirReadAhead } from './dir-read-ahead.js';
 import { BlockCache } from './block-cache.js';
 import { DirtyBudget } from './dirty-budget.js';
 import { QuorumFsClient } from './fs-client.js';
@@ -86,10 +87,11 @@ export async function connectClient(opts: ConnectOptions): Promise<QuorumFsClien
   metaCache?.start();
   const dirtyMb = envInt('QUORUMFS_DIRTY_MB');
   const dirty = new DirtyBudget(dirtyMb === undefined ? DEFAULT_DIRTY_BYTES : dirtyMb * 1024 * 1024);
+  const readAhead = metaCache ? new DirReadAhead(metaCache, mediator, cache) : null;
   return new QuorumFsClient(metaCache ?? metaClient.api, mediator, { dirty, readAheadBlocks: 8, cache }, async () => {
     metaCache?.stop();
     await Promise.all([metaClient.close(), ...servers.map((s) => s.close())]);
-  });
+  }, readAhead);
 }
 
 /** Resolves `--dir DIR` (a local cluster) or `--meta URL --secret-file FILE` into a connected client. */

@@ -4,6 +4,7 @@ import type { Attr, FileLayout, Ino, MetaApi } from '../meta/api.js';
 import type { FsClient, OpenFile, OpenOptions } from './types.js';
 import type { Mediator } from './quorum.js';
 import { QuorumOpenFile, type OpenFileOptions } from './open-file.js';
+import type { DirReadAhead } from './dir-read-ahead.js';
 
 /** FsClient over a remote metadata server and the quorum mediator. */
 export class QuorumFsClient implements FsClient {
@@ -12,6 +13,8 @@ export class QuorumFsClient implements FsClient {
     readonly mediator: Mediator,
     private readonly fileOpts: OpenFileOptions,
     private readonly onClose: () => Promise<void>,
+    /** Read-ahead across a directory's small files; needs the metadata cache's listings. */
+    readonly readAhead: DirReadAhead | null = null,
   ) {}
 
   get config(): ClusterConfig {
@@ -22,7 +25,7 @@ export class QuorumFsClient implements FsClient {
     const { attr, layout } = await this.meta.openPath({ path });
     if (attr.type === 'dir') throw new FsError('EISDIR', `${path} is a directory`);
     if (attr.type !== 'file' || !layout) throw new FsError('EINVAL', `${path} is not a regular file`);
-    return this.openLayout(layout, opts);
+    return this.openLayout(layout, { ...opts, path });
   }
 
   async openIno(ino: Ino, opts: OpenOptions): Promise<OpenFile> {
@@ -35,6 +38,7 @@ export class QuorumFsClient implements FsClient {
   async openLayout(layout: FileLayout, opts: OpenOptions): Promise<OpenFile> {
     const f = new QuorumOpenFile(this.meta, this.mediator, layout, opts.write, this.fileOpts);
     if (opts.truncate && layout.size > 0) await f.truncate(0);
+    if (!opts.write && opts.path !== undefined) this.readAhead?.opened(opts.path, layout, f.cacheScope);
     return f;
   }
 

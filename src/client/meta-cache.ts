@@ -379,6 +379,26 @@ export class CachingMeta implements MetaApi {
     return s.result;
   }
 
+  /**
+   * For read-ahead across a directory (dir-read-ahead.ts): the cached block lists of up to `count`
+   * files after `path` in its directory's listing, skipping names whose attributes or block list
+   * are not cached; null when the listing is not cached. Never a round trip.
+   */
+  layoutsAfter(path: string, count: number): Array<{ path: string; layout: FileLayout }> | null {
+    if (!this.active) return null;
+    const dir = parentOf(path);
+    const list = this.names.get(dir);
+    if (!list) return null;
+    const out: Array<{ path: string; layout: FileLayout }> = [];
+    for (const name of list.after(nameOf(path), count)) {
+      const p = joinPath(dir, name);
+      const attr = this.attrs.get(p);
+      const layout = attr?.type === 'file' ? this.layouts.get(attr.ino) : undefined;
+      if (layout) out.push({ path: p, layout });
+    }
+    return out;
+  }
+
   /** Only for inodes with a cached name, so that a name's change always drops its layout too. */
   private putLayout(layout: FileLayout | null): void {
     if (!layout || layout.blocks.length > MAX_CACHED_LAYOUT_BLOCKS || !this.pathsOfIno.has(layout.ino)) return;
@@ -425,6 +445,9 @@ export class CachingMeta implements MetaApi {
 class Listing {
   private names: Set<string>;
   private sorted = true;
+  /** The order as an array with each name's index, built for after() and dropped by any change. */
+  private order: string[] = [];
+  private positions: Map<string, number> | null = null;
 
   constructor(names: string[]) {
     this.names = new Set(names);
@@ -442,12 +465,13 @@ class Listing {
     if (!this.names.has(name)) {
       this.names.add(name);
       this.sorted = false;
+      this.positions = null;
     }
     return this;
   }
 
   without(name: string): Listing {
-    this.names.delete(name);
+    if (this.names.delete(name)) this.positions = null;
     return this;
   }
 
@@ -457,6 +481,16 @@ class Listing {
       this.sorted = true;
     }
     return this.names;
+  }
+
+  /** Up to `count` names after `name` in order (none if it is not listed). */
+  after(name: string, count: number): string[] {
+    if (!this.positions) {
+      this.order = [...this.ordered()];
+      this.positions = new Map(this.order.map((n, i) => [n, i]));
+    }
+    const at = this.positions.get(name);
+    return at === undefined ? [] : this.order.slice(at + 1, at + 1 + count);
   }
 }
 

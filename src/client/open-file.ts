@@ -44,7 +44,7 @@ export class QuorumOpenFile implements OpenFile {
   private readonly dirty = new Map<number, Buffer>();
   private readonly blockSizes: Record<string, number> = {};
   /** This open file's scope in the shared block cache. */
-  private readonly cacheScope: number;
+  readonly cacheScope: number;
   private session: WriteSession | null = null;
   private changed = false;
   private lastReadEnd = -1;

@@ -47,6 +47,8 @@ export interface OpenOptions {
    * asking the metadata server, one round trip less per new file.
    */
   knownEmpty?: boolean;
+  /** The path a read open came by: lets the client read ahead across its directory's files. */
+  path?: string;
 }
 
 export interface FsClient {

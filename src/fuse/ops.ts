@@ -425,7 +425,7 @@ export class QuorumOps implements FuseOps {
         this.observe(attr);
         let reader: ReaderState;
         try {
-          reader = await this.openReader(attr.ino, truncate ? null : layout);
+          reader = await this.openReader(attr.ino, truncate ? null : layout, path);
         } catch (err) {
           this.table.dropIfIdle(attr.ino);
           throw err;
@@ -442,10 +442,11 @@ export class QuorumOps implements FuseOps {
     });
   }
 
-  private async openReader(ino: Ino, layout: FileLayout | null = null): Promise<ReaderState> {
+  /** path: the name the file was opened by (lets the client read ahead across its directory). */
+  private async openReader(ino: Ino, layout: FileLayout | null = null, path?: string): Promise<ReaderState> {
     const st = this.table.inode(ino);
     const [gen, remoteGen] = [st.gen, st.remoteGen];
-    const file = layout ? await this.client.openLayout(layout, { write: false }) : await this.client.openIno(ino, { write: false });
+    const file = layout ? await this.client.openLayout(layout, { write: false, path }) : await this.client.openIno(ino, { write: false });
     return { file, gen, remoteGen, used: false };
   }
 
