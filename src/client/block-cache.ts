@@ -87,10 +87,7 @@ export class BlockCache {
     const key = keyOf(scope, hash);
     this.remove(key);
     const e: Entry = { key, scope, bytes, size: this.blockSizeBytes, holds: 0, cached: true, recycled: false };
-    this.entries.set(key, e);
-    let keys = this.byScope.get(scope);
-    if (!keys) this.byScope.set(scope, (keys = new Set()));
-    keys.add(key);
+    this.link(e);
     this.totalBytes += e.size;
     bytes.then((b) => {
       if (this.entries.get(e.key) !== e) return;
@@ -116,11 +113,16 @@ export class BlockCache {
     this.byScope.get(from)?.delete(key);
     e.scope = to;
     e.key = toKey;
-    this.entries.set(toKey, e);
-    let keys = this.byScope.get(to);
-    if (!keys) this.byScope.set(to, (keys = new Set()));
-    keys.add(toKey);
+    this.link(e);
     return true;
+  }
+
+  /** Files the entry under its key, as the most recently used, and in its scope's set. */
+  private link(e: Entry): void {
+    this.entries.set(e.key, e);
+    let keys = this.byScope.get(e.scope);
+    if (!keys) this.byScope.set(e.scope, (keys = new Set()));
+    keys.add(e.key);
   }
 
   /** Drops one entry (a sequential reader has passed it). */

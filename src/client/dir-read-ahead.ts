@@ -30,14 +30,11 @@ export const FRESH_MS = 2_000;
 /** Directories whose readers are followed at once. */
 const TRACKED_DIRS = 64;
 
-interface Ahead {
-  fetchedAtMs: number;
-}
-
 export class DirReadAhead {
   /** The cache scope that holds blocks read ahead until an open takes them over. */
   private readonly scope: number;
-  private readonly ahead = new Map<string, Ahead>();
+  /** Block name -> when its fetch ahead started (oldest first). */
+  private readonly ahead = new Map<string, number>();
   /** Per directory (most recent last), the paths expected next: those after its last read open. */
   private readonly expected = new Map<string, Set<string>>();
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -73,7 +70,7 @@ export class DirReadAhead {
     for (const { layout: l } of next) {
       const hash = l.blocks[0] ?? null;
       if (hash === null || this.ahead.has(hash)) continue;
-      this.ahead.set(hash, { fetchedAtMs: Date.now() });
+      this.ahead.set(hash, Date.now());
       const bytes = this.mediator.readBlock(hash, this.cache.buffers);
       this.cache.set(this.scope, hash, bytes);
       this.fetched++;
@@ -90,10 +87,10 @@ export class DirReadAhead {
   }
 
   private take(hash: string, fileScope: number): boolean {
-    const a = this.ahead.get(hash);
-    if (!a) return false;
+    const fetchedAtMs = this.ahead.get(hash);
+    if (fetchedAtMs === undefined) return false;
     this.ahead.delete(hash);
-    if (Date.now() - a.fetchedAtMs > this.freshMs) {
+    if (Date.now() - fetchedAtMs > this.freshMs) {
       this.cache.drop(this.scope, hash);
       return false;
     }
@@ -105,8 +102,8 @@ export class DirReadAhead {
   /** Blocks nobody opened in time leave the cache (a reader that skipped files, or stopped). */
   private forgetStale(): void {
     const now = Date.now();
-    for (const [hash, a] of this.ahead) {
-      if (now - a.fetchedAtMs <= this.freshMs && this.ahead.size <= 2 * this.files) break;
+    for (const [hash, fetchedAtMs] of this.ahead) {
+      if (now - fetchedAtMs <= this.freshMs && this.ahead.size <= 2 * this.files) break;
       this.ahead.delete(hash);
       this.cache.drop(this.scope, hash);
     }

@@ -446,8 +446,7 @@ class Listing {
   private names: Set<string>;
   private sorted = true;
   /** The order as an array with each name's index, built for after() and dropped by any change. */
-  private order: string[] = [];
-  private positions: Map<string, number> | null = null;
+  private index: { order: string[]; positions: Map<string, number> } | null = null;
 
   constructor(names: string[]) {
     this.names = new Set(names);
@@ -465,13 +464,13 @@ class Listing {
     if (!this.names.has(name)) {
       this.names.add(name);
       this.sorted = false;
-      this.positions = null;
+      this.index = null;
     }
     return this;
   }
 
   without(name: string): Listing {
-    if (this.names.delete(name)) this.positions = null;
+    if (this.names.delete(name)) this.index = null;
     return this;
   }
 
@@ -485,12 +484,12 @@ class Listing {
 
   /** Up to `count` names after `name` in order (none if it is not listed). */
   after(name: string, count: number): string[] {
-    if (!this.positions) {
-      this.order = [...this.ordered()];
-      this.positions = new Map(this.order.map((n, i) => [n, i]));
+    if (!this.index) {
+      const order = [...this.ordered()];
+      this.index = { order, positions: new Map(order.map((n, i) => [n, i])) };
     }
-    const at = this.positions.get(name);
-    return at === undefined ? [] : this.order.slice(at + 1, at + 1 + count);
+    const at = this.index.positions.get(name);
+    return at === undefined ? [] : this.index.order.slice(at + 1, at + 1 + count);
   }
 }
 

@@ -1,5 +1,6 @@
 // FsError codes (and anything else thrown) to the errno numbers the kernel gets back.
 import { constants } from 'node:os';
+import { ANSWER_CODES } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { ErrnoError } from './adapter.js';
 
@@ -10,7 +11,7 @@ export const EIO = ERRNO.EIO!;
  * Codes that are part of normal operation (a shell probing for files, mkdir -p, rm -r) are not
  * logged above debug; everything else is a failure someone should be able to find in the log.
  */
-const ROUTINE = new Set(['ENOENT', 'EEXIST', 'ENOTEMPTY', 'EISDIR', 'ENOTDIR', 'ENAMETOOLONG', 'EINVAL', 'EXDEV', 'ELOOP', 'EACCES', 'EPERM']);
+const ROUTINE = new Set([...ANSWER_CODES, 'EINVAL', 'EACCES', 'EPERM']);
 
 /** Maps a failure of `op` on `path` to an ErrnoError; unknown failures become EIO with the reason logged. */
 export function toErrnoError(err: unknown, op: string, path: string, logger: Logger): ErrnoError {
