@@ -8,6 +8,7 @@ import { FsError } from '../common/errors.js';
 import { joinPath, nameOf, parentOf, type Attr, type CommitRequest, type CommitResult, type DirEntry, type FileLayout, type Ino, type MetaApi } from '../meta/api.js';
 import { changeOf, type Change } from '../meta/changes.js';
 import type { MetaClient, Stamped } from './meta-client.js';
+import { Listing } from './listing.js';
 
 export interface MetaCacheOptions {
   /** Cached names and attributes past which the cache starts over. */
@@ -436,67 +437,4 @@ export class CachingMeta implements MetaApi {
   reserveBlocks(args: { hashes: string[] }) { return this.client.api.reserveBlocks(args); }
   reportFaults(args: Parameters<MetaApi['reportFaults']>[0]) { return this.client.api.reportFaults(args); }
   sync(args: Record<string, never>) { return this.client.api.sync(args); }
-}
-
-/**
- * A directory's names, in the server's order (by name, bytewise in UTF-8) when read; names this
- * client added since are sorted in when the listing is next read.
- */
-class Listing {
-  private names: Set<string>;
-  private sorted = true;
-  /** The order as an array with each name's index, built for after() and dropped by any change. */
-  private index: { order: string[]; positions: Map<string, number> } | null = null;
-
-  constructor(names: string[]) {
-    this.names = new Set(names);
-  }
-
-  get size(): number {
-    return this.names.size;
-  }
-
-  has(name: string): boolean {
-    return this.names.has(name);
-  }
-
-  with(name: string): Listing {
-    if (!this.names.has(name)) {
-      this.names.add(name);
-      this.sorted = false;
-      this.index = null;
-    }
-    return this;
-  }
-
-  without(name: string): Listing {
-    if (this.names.delete(name)) this.index = null;
-    return this;
-  }
-
-  ordered(): Iterable<string> {
-    if (!this.sorted) {
-      this.names = new Set([...this.names].sort(compareUtf8));
-      this.sorted = true;
-    }
-    return this.names;
-  }
-
-  /** Up to `count` names after `name` in order (none if it is not listed). */
-  after(name: string, count: number): string[] {
-    if (!this.index) {
-      const order = [...this.ordered()];
-      this.index = { order, positions: new Map(order.map((n, i) => [n, i])) };
-    }
-    const at = this.index.positions.get(name);
-    return at === undefined ? [] : this.index.order.slice(at + 1, at + 1 + count);
-  }
-}
-
-const SURROGATE_RE = /[\uD800-\uDFFF]/;
-
-/** SQLite's BINARY order of TEXT: UTF-8 bytes, i.e. code points (UTF-16 units differ above U+FFFF). */
-function compareUtf8(a: string, b: string): number {
-  if (SURROGATE_RE.test(a) || SURROGATE_RE.test(b)) return Buffer.compare(Buffer.from(a), Buffer.from(b));
-  return a < b ? -1 : a > b ? 1 : 0;
 }
