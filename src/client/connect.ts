@@ -8,7 +8,7 @@ import { DataClient } from './data-client.js';
 import { MetaClient } from './meta-client.js';
 import { CachingMeta } from './meta-cache.js';
 import { Mediator } from './quorum.js';
-import { DirReadAhead } from './dir-read-ahead.js';
+import { DirReadAhead, FRESH_MS, READ_AHEAD_FILES } from './dir-read-ahead.js';
 import { BlockCache } from './block-cache.js';
 import { DirtyBudget } from './dirty-budget.js';
 import { QuorumFsClient } from './fs-client.js';
@@ -32,6 +32,8 @@ export interface ConnectOptions {
    * long-lived client such as a mount. QUORUMFS_META_CACHE=0 turns it off.
    */
   cacheMetadata?: boolean;
+  /** How long a block read ahead across a directory's files may serve an open (dir-read-ahead.ts FRESH_MS). */
+  readAheadFreshMs?: number;
   /** Unix sockets of servers on this machine, by the URL they also answer on (cluster/state.ts localSockets). */
   sockets?: ReadonlyMap<string, string>;
 }
@@ -87,7 +89,7 @@ export async function connectClient(opts: ConnectOptions): Promise<QuorumFsClien
   metaCache?.start();
   const dirtyMb = envInt('QUORUMFS_DIRTY_MB');
   const dirty = new DirtyBudget(dirtyMb === undefined ? DEFAULT_DIRTY_BYTES : dirtyMb * 1024 * 1024);
-  const readAhead = metaCache ? new DirReadAhead(metaCache, mediator, cache) : null;
+  const readAhead = metaCache ? new DirReadAhead(metaCache, mediator, cache, READ_AHEAD_FILES, opts.readAheadFreshMs ?? FRESH_MS) : null;
   return new QuorumFsClient(metaCache ?? metaClient.api, mediator, { dirty, readAheadBlocks: 8, cache }, async () => {
     metaCache?.stop();
     await Promise.all([metaClient.close(), ...servers.map((s) => s.close())]);
