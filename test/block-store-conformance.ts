@@ -6,6 +6,7 @@ import { randomBytes, createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, truncateSync, unlinkSync } from 'node:fs';
 import type { BlockStore } from '../src/dataserver/block-store.js';
 import { CorruptBlockError } from '../src/dataserver/corrupt-block-error.js';
+import { transferChecksum } from '../src/common/hash.js';
 
 /** Stores whose blocks are files expose where, so tests can damage them the way a disk would. */
 interface FileBacked {
@@ -66,6 +67,23 @@ export function blockStoreConformance(name: string, makeStore: () => Promise<Blo
     await assert.rejects(store.get(b.hash), { code: 'ENOENT' });
     assert.deepEqual(await store.inventory(), []);
     assert.deepEqual(await store.stats(), { blocks: 0, bytes: 0, quarantined: 0 });
+  });
+
+  test(`${name}: with the writer's checksum, bytes that do not match it are refused; the name is the writer's word until read`, async () => {
+    const store = await makeStore();
+    const b = block(3000);
+    const crc32c = transferChecksum(b.bytes);
+    const damaged = Buffer.from(b.bytes);
+    damaged[17] = damaged[17]! ^ 0x01;
+    await assert.rejects(store.put(b.hash, damaged, { crc32c, sync: true }), { code: 'EINVAL' });
+    assert.deepEqual(await store.inventory(), []);
+    await store.put(b.hash, b.bytes, { crc32c, sync: true });
+    assert.deepEqual(await store.get(b.hash), b.bytes);
+    // A writer that named its bytes wrongly: stored, and the first read finds the copy corrupt.
+    const other = block(3000);
+    await store.put(other.hash, b.bytes, { crc32c });
+    await assert.rejects(store.get(other.hash), (err: unknown) => err instanceof CorruptBlockError);
+    await assert.rejects(store.get(other.hash), { code: 'ENOENT' });
   });
 
   test(`${name}: malformed names are refused`, async () => {

@@ -2,7 +2,7 @@
 // src/common/protocol.ts. Errors come back as FsError-like values with an errno code, so the
 // quorum logic can tell "missing" and "corrupt" (the copy is bad) from "unreachable" (the server is).
 import { Pool, type Dispatcher } from 'undici';
-import { authValue, type DataServerHealth, type InventoryResult, type SyncResult } from '../common/protocol.js';
+import { authValue, CRC_HEADER, type DataServerHealth, type InventoryResult, type SyncResult } from '../common/protocol.js';
 import { FsError, type ErrnoCode } from '../common/errors.js';
 import { exchange, type Answer } from './http-exchange.js';
 import type { BufferPool } from '../common/buffer-pool.js';
@@ -49,8 +49,9 @@ export class DataClient {
     });
   }
 
-  async putBlock(hash: string, bytes: Buffer, sync: boolean): Promise<void> {
-    await this.call('PUT', `/v1/blocks/${hash}${sync ? '?sync=1' : ''}`, bytes, 'application/octet-stream');
+  /** crc32c: the bytes' transfer checksum (hash.ts), computed when they were named. */
+  async putBlock(hash: string, bytes: Buffer, sync: boolean, crc32c: number): Promise<void> {
+    await this.call('PUT', `/v1/blocks/${hash}${sync ? '?sync=1' : ''}`, bytes, 'application/octet-stream', undefined, { [CRC_HEADER]: String(crc32c) });
   }
 
   async sync(hashes: string[]): Promise<SyncResult> {
@@ -92,14 +93,14 @@ export class DataClient {
     return raw.length ? JSON.parse(raw.toString('utf8')) : {};
   }
 
-  private async call(method: Dispatcher.HttpMethod, path: string, body?: Buffer, contentType?: string, buffers?: BufferPool): Promise<Buffer> {
+  private async call(method: Dispatcher.HttpMethod, path: string, body?: Buffer, contentType?: string, buffers?: BufferPool, extra?: Record<string, string>): Promise<Buffer> {
     let res: Answer;
     try {
       res = await exchange(this.pool, {
         method,
         path,
         body,
-        headers: { authorization: this.auth, ...(contentType && body ? { 'content-type': contentType } : {}) },
+        headers: { authorization: this.auth, ...(contentType && body ? { 'content-type': contentType } : {}), ...extra },
       }, buffers);
     } catch (err) {
       throw new DataServerError(this.index, 'unreachable', `server ${this.index} unreachable: ${describe(err)}`);

@@ -4,7 +4,7 @@
 import type { ClusterConfig } from '../common/config.js';
 import type { Logger } from '../common/log.js';
 import type { BufferPool } from '../common/buffer-pool.js';
-import { blockName } from '../common/hash.js';
+import { blockName, transferChecksum } from '../common/hash.js';
 import type { BlockFault, ReserveResult } from '../meta/api.js';
 import { FsError } from '../common/errors.js';
 import { Coalescer } from './coalescer.js';
@@ -171,6 +171,8 @@ interface PendingBlock {
   hash: string;
   /** Held until Qw servers confirmed the block durable, then dropped. */
   bytes: Buffer | null;
+  /** The bytes' transfer checksum, taken when they arrived here, right after they were named. */
+  crc32c: number;
   stored: Set<number>;
   durable: Set<number>;
   lastError: Map<number, string>;
@@ -209,7 +211,7 @@ export class WriteSession {
   async add(hash: string, bytes: Buffer, opts: { syncNow?: boolean } = {}): Promise<void> {
     this.throwIfFailed();
     if (this.blocks.has(hash)) return;
-    const b: PendingBlock = { hash, bytes, stored: new Set(), durable: new Set(), lastError: new Map(), reservation: null };
+    const b: PendingBlock = { hash, bytes, crc32c: transferChecksum(bytes), stored: new Set(), durable: new Set(), lastError: new Map(), reservation: null };
     this.blocks.set(hash, b);
     this.held++;
     this.refreshTimer ??= setInterval(() => void this.refreshReservations(), this.m.opts.reservationRefreshMs ?? DEFAULT_RESERVATION_REFRESH_MS).unref();
@@ -321,7 +323,7 @@ export class WriteSession {
     const bytes = b.bytes!;
     await Promise.all(this.m.servers.map(async (s) => {
       try {
-        await s.putBlock(b.hash, bytes, syncNow);
+        await s.putBlock(b.hash, bytes, syncNow, b.crc32c);
         b.stored.add(s.index);
         if (syncNow) b.durable.add(s.index);
       } catch (err) {
@@ -399,7 +401,7 @@ export class WriteSession {
       await new Promise((r) => setTimeout(r, this.m.opts.retryIntervalMs));
       await Promise.all(short.flatMap((b) => this.m.servers.filter((s) => !b.durable.has(s.index)).map(async (s) => {
         try {
-          await s.putBlock(b.hash, b.bytes!, true);
+          await s.putBlock(b.hash, b.bytes!, true, b.crc32c);
           b.durable.add(s.index);
           b.stored.add(s.index);
         } catch (err) {

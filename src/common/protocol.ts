@@ -10,13 +10,18 @@
 //   PUT    /v1/blocks/<sha256 hex>     body: raw block bytes (<= block size, Content-Length required)
 //          201 { size }                stored under its name (temp file + rename); not yet fsync'd
 //                                      unless ?sync=1, which makes it durable before answering
-//          400 EINVAL   bad name, or bytes do not hash to the name (nothing stored)
+//          x-quorumfs-crc32c: <uint32>  (optional) the writer's CRC-32C of the bytes it named: the
+//                                      server checks the body against it and does not re-hash it
+//                                      (a copy from a peer, or an upload without it, is re-hashed)
+//          400 EINVAL   bad name or checksum header, bytes do not match the checksum, or (without
+//                       one) bytes do not hash to the name; nothing stored
 //          411 EINVAL   no Content-Length;  413 EFBIG body larger than the block size
 //          507 ENOSPC   disk full (nothing stored)
 //   POST   /v1/sync  JSON { blocks: string[] }
 //          200 { durable: string[], missing: string[] }   fsyncs named block files and their
 //          directories (the batched commit point); `durable` lists blocks now on disk for sure
-//   GET    /v1/blocks/<hash>           200 raw bytes, re-hashed by the server before sending
+//   GET    /v1/blocks/<hash>           200 raw bytes, re-hashed by the server before sending (not
+//                                      with ?check=0, for a client that hashes them itself)
 //          404 ENOENT missing;  409 EBADMSG copy is corrupt (it is quarantined, not deleted)
 //   POST   /v1/blocks/<hash>/verify    digest confirmation: the server re-reads and re-hashes its copy
 //          200 { size }  |  404 ENOENT  |  409 EBADMSG
@@ -30,6 +35,7 @@
 
 export const AUTH_HEADER = 'authorization';
 export const BLOCK_NAME_RE = /^[0-9a-f]{64}$/;
+export const CRC_HEADER = 'x-quorumfs-crc32c';
 
 export function authValue(secret: string): string {
   return `Bearer ${secret}`;

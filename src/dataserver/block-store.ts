@@ -5,6 +5,7 @@ import { lstat, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promise
 import { dirname, join } from 'node:path';
 import type { BufferPool } from '../common/buffer-pool.js';
 import { FsError } from '../common/errors.js';
+import { transferChecksum } from '../common/hash.js';
 import { BLOCK_NAME_RE, type SyncResult } from '../common/protocol.js';
 import { KeyedMutex, mapLimit } from './concurrency.js';
 import { CorruptBlockError } from './corrupt-block-error.js';
@@ -26,9 +27,11 @@ export interface BlockStore {
   /**
    * Stores bytes under hash (temp file + rename). Not durable until sync, unless opts.sync: then
    * the file and its directory entry are on disk when it resolves. EINVAL if the bytes do not hash
-   * to the name. Keeps no reference to `bytes` once it settles: the caller may reuse the buffer.
+   * to the name or, when the writer sent its transfer checksum (opts.crc32c), do not match that:
+   * then the name is the writer's word, checked on every read and by the scrubber. Keeps no
+   * reference to `bytes` once it settles: the caller may reuse the buffer.
    */
-  put(hash: string, bytes: Buffer, opts?: { sync?: boolean }): Promise<void>;
+  put(hash: string, bytes: Buffer, opts?: PutOptions): Promise<void>;
   /** fsyncs the named blocks and their directories; `durable` only lists blocks that are on disk for sure. */
   sync(hashes: readonly string[]): Promise<SyncResult>;
   /**
@@ -48,6 +51,12 @@ export interface BlockStore {
   /** [hash, sizeBytes] of every block believed stored (from the in-memory index; cheap). */
   inventory(): Promise<Array<[string, number]>>;
   stats(): Promise<BlockStoreStats>;
+}
+
+export interface PutOptions {
+  sync?: boolean;
+  /** The writer's CRC-32C of the bytes it named (hash.ts transferChecksum). */
+  crc32c?: number;
 }
 
 export interface GetOptions {
@@ -159,13 +168,18 @@ export class DiskBlockStore implements BlockStore {
     return this.unsynced.size;
   }
 
-  async put(hash: string, bytes: Buffer, opts: { sync?: boolean } = {}): Promise<void> {
+  async put(hash: string, bytes: Buffer, opts: PutOptions = {}): Promise<void> {
     assertBlockName(hash);
     if (bytes.length > this.maxBlockSizeBytes) {
       throw new FsError('EFBIG', `block of ${bytes.length} bytes exceeds the block size of ${this.maxBlockSizeBytes}`);
     }
-    const actual = sha256Hex(bytes);
-    if (actual !== hash) throw new FsError('EINVAL', `bytes hash to ${actual}, not to the block name ${hash}`);
+    if (opts.crc32c !== undefined) {
+      const crc = transferChecksum(bytes);
+      if (crc !== opts.crc32c) throw new FsError('EINVAL', `block ${hash}: bytes damaged on the way (CRC-32C ${crc}, the writer's ${opts.crc32c})`);
+    } else {
+      const actual = sha256Hex(bytes);
+      if (actual !== hash) throw new FsError('EINVAL', `bytes hash to ${actual}, not to the block name ${hash}`);
+    }
     // The same bytes again (a small file copied inside the file system, rewritten with equal
     // content): for a synced put, a good copy here only has to be durable, not written and fsync'd
     // a second time. Streamed blocks are written anew: there, reading and hashing the old copy cost

@@ -8,7 +8,7 @@ import { BufferPool } from '../common/buffer-pool.js';
 import { readBodyInto, readJson, sendError, sendJson } from '../common/http-server.js';
 import type { Logger } from '../common/log.js';
 import {
-  AUTH_HEADER, BLOCK_NAME_RE, type DataServerHealth, type FetchResult, type InventoryResult, type PutBlockResult, type SyncResult, type VerifyResult,
+  AUTH_HEADER, BLOCK_NAME_RE, CRC_HEADER, type DataServerHealth, type FetchResult, type InventoryResult, type PutBlockResult, type SyncResult, type VerifyResult,
 } from '../common/protocol.js';
 import type { BlockStore } from './block-store.js';
 import { Semaphore } from './concurrency.js';
@@ -149,6 +149,11 @@ export function createDataServer(ctx: DataServerContext): Server {
       discardBody(req, drainCapBytes);
       return fail(ctx, req, res, 411, 'EINVAL', 'Content-Length is required for block uploads');
     }
+    const crcText = req.headers[CRC_HEADER];
+    if (crcText !== undefined && (typeof crcText !== 'string' || !/^\d{1,10}$/.test(crcText) || Number(crcText) > 0xffffffff)) {
+      discardBody(req, drainCapBytes);
+      return fail(ctx, req, res, 400, 'EINVAL', `${CRC_HEADER} must be a CRC-32C as an unsigned decimal number`);
+    }
     const size = Number(declared);
     if (size > ctx.blockSizeBytes) {
       // Refused on the header alone: not one byte of an oversized body is buffered.
@@ -160,7 +165,7 @@ export function createDataServer(ctx: DataServerContext): Server {
     let sizeBytes: number;
     try {
       const bytes = await readBodyInto(req, buf, size);
-      await ctx.store.put(hash, bytes, { sync });
+      await ctx.store.put(hash, bytes, { sync, crc32c: crcText === undefined ? undefined : Number(crcText) });
       sizeBytes = bytes.length;
     } finally {
       bodies.give(buf);
