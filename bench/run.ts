@@ -30,25 +30,32 @@ interface Args {
   quick: boolean;
   peers: boolean;
   only: string[] | null;
+  rounds: number;
 }
 
 function usage(): string {
-  return `usage: npm run bench [-- --quick] [--peers] [--only ${WORKLOADS.map((w) => w.name).join(',')}]
+  return `usage: npm run bench [-- --quick] [--peers] [--rounds N] [--only ${WORKLOADS.map((w) => w.name).join(',')}]
   --quick   smaller sizes and shorter limits (a check that everything works end to end)
   --peers   also MooseFS and GlusterFS through ${sharedBenchDir()}/peers (installs their packages), MooseFS also
             with HDD_FSYNC_BEFORE_CLOSE = 1; an strace probe of what close()/fsync() wait for
+  --rounds  fsbench: run every target N times (1-5, default 1), one round after another, and keep
+            each figure's best round: a slow spell of the host then hits different targets each round
   --only    run only these workloads
 env: QUORUMFS_SHARED_BENCH (default ../shared/bench), QUORUMFS_BENCH_TMP (scratch parent), FSBENCH_* (override fsbench tunables)`;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, peers: false, only: null };
+  const a: Args = { quick: false, peers: false, only: null, rounds: 1 };
   for (let i = 0; i < argv.length; i++) {
     const s = argv[i]!;
     if (s === '--') continue;
     else if (s === '--quick') a.quick = true;
     else if (s === '--peers') a.peers = true;
-    else if (s === '--only' || s.startsWith('--only=')) {
+    else if (s === '--rounds' || s.startsWith('--rounds=')) {
+      const v = s === '--rounds' ? argv[++i] : s.slice('--rounds='.length);
+      if (!v || !/^[1-5]$/.test(v)) throw new Error('--rounds needs a number from 1 to 5');
+      a.rounds = Number(v);
+    } else if (s === '--only' || s.startsWith('--only=')) {
       const v = s === '--only' ? argv[++i] : s.slice('--only='.length);
       if (!v) throw new Error('--only needs a list of workloads');
       a.only = [...(a.only ?? []), ...v.split(',').map((x) => x.trim()).filter(Boolean)];
@@ -84,7 +91,7 @@ async function main(): Promise<number> {
   rmSync(LOG_DIR, { recursive: true, force: true });
   mkdirSync(LOG_DIR, { recursive: true });
   const date = new Date().toISOString();
-  log(`QuorumFS bench ${args.quick ? '--quick' : '(full)'}${args.peers ? ' --peers' : ''}${args.only ? ` --only ${args.only.join(',')}` : ''}; logs in ${LOG_DIR}`);
+  log(`QuorumFS bench ${args.quick ? '--quick' : '(full)'}${args.peers ? ' --peers' : ''}${args.rounds > 1 ? ` --rounds ${args.rounds}` : ''}${args.only ? ` --only ${args.only.join(',')}` : ''}; logs in ${LOG_DIR}`);
 
   // Ctrl-C / SIGTERM: first abort the running workload and clean up; a second one stops waiting
   // for the workload's own cleanup; a third exits at once (children may be left running).
@@ -151,7 +158,7 @@ async function main(): Promise<number> {
       continue;
     }
     const ac = new AbortController();
-    const limitMs = w.timeoutMs(args.quick);
+    const limitMs = w.timeoutMs(args.quick) * args.rounds;
     let timedOut = false;
     const onGlobal = () => ac.abort(global.signal.reason);
     global.signal.addEventListener('abort', onGlobal, { once: true });
@@ -160,7 +167,7 @@ async function main(): Promise<number> {
       log(`${w.name}: time limit of ${limitMs / 60_000} min reached; stopping it`);
       ac.abort(new Error(`time limit of ${limitMs / 60_000} min reached`));
     }, limitMs);
-    const ctx: Ctx = { quick: args.quick, peers: args.peers, signal: ac.signal, scratch, logDir: LOG_DIR, cleanups, log };
+    const ctx: Ctx = { quick: args.quick, peers: args.peers, rounds: args.rounds, signal: ac.signal, scratch, logDir: LOG_DIR, cleanups, log };
     log(`=== ${w.name}: ${w.title} (limit ${limitMs / 60_000} min)`);
     const started = Date.now();
     const done = w.run(ctx, out).then(() => null, (err: unknown) => err ?? new Error('failed'));
@@ -218,6 +225,7 @@ async function main(): Promise<number> {
     date,
     mode: args.quick ? 'quick' : 'full',
     peers: args.peers,
+    rounds: args.rounds,
     only: args.only,
     interrupted: global.signal.aborted,
     durationSeconds: (Date.now() - t0) / 1000,

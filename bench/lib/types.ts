@@ -40,6 +40,8 @@ export interface WorkloadResult {
 export interface Ctx {
   quick: boolean;
   peers: boolean;
+  /** fsbench: how many times each target runs (each figure's best is kept). */
+  rounds: number;
   /** Fires on the workload's time limit or Ctrl-C. Cleanup code must not use it. */
   signal: AbortSignal;
   /** This run's scratch dir (deleted at the end). */
