@@ -498,22 +498,18 @@ function mergeRounds(res: TargetResult): void {
   for (const r of res.rounds) for (const [f, fig] of Object.entries(r.figures)) figures[f] ??= fig;
   res.bestRound = {};
   for (const f of RATE_FIGURES) {
-    let bestAt = -1;
-    res.rounds.forEach((r, i) => {
-      const v = r.figures[f]?.value ?? null;
-      if (v !== null && (bestAt < 0 || v > res.rounds[bestAt]!.figures[f]!.value!)) bestAt = i;
-    });
-    if (bestAt < 0) continue;
-    const from = res.rounds[bestAt]!.figures;
+    const top = best(res.rounds, f);
+    if (top === null) continue;
+    const at = res.rounds.findIndex((r) => r.figures[f]?.value === top);
+    const from = res.rounds[at]!.figures;
     figures[f] = from[f]!;
     for (const g of FIGURES_WITH[f] ?? []) if (from[g]) figures[g] = from[g];
-    res.bestRound[f] = bestAt + 1;
+    res.bestRound[f] = at + 1;
   }
   res.figures = figures;
-  const ok = res.rounds.some((r) => r.status === 'ok');
-  const failed = res.rounds.filter((r) => r.status !== 'ok');
-  res.status = ok ? 'ok' : 'FAIL';
-  res.reason = failed.length ? failed.map((r) => `round ${res.rounds.indexOf(r) + 1}: ${r.reason}`).join('; ') : undefined;
+  const failed = res.rounds.flatMap((r, i) => (r.status === 'ok' ? [] : [`round ${i + 1}: ${r.reason}`]));
+  res.status = failed.length < res.rounds.length ? 'ok' : 'FAIL';
+  res.reason = failed.length ? failed.join('; ') : undefined;
   res.seconds = res.rounds.reduce((sum, r) => sum + (r.seconds ?? 0), 0);
 }
 
@@ -534,8 +530,8 @@ function stealPercent(before: number[], after: number[]): number | undefined {
   return total > 0 ? (100 * d[7]!) / total : undefined;
 }
 
-/** The highest value of figure f among targets, or null. */
-function best(targets: TargetResult[], f: string): number | null {
+/** The highest value of figure f among targets (or one target's rounds), or null. */
+function best(targets: Array<{ figures: Record<string, Figure> }>, f: string): number | null {
   const values = targets.map((t) => t.figures[f]?.value ?? null).filter((v): v is number => v !== null);
   return values.length ? Math.max(...values) : null;
 }

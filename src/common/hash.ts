@@ -12,8 +12,8 @@ export function blockName(bytes: Uint8Array): string {
  * again: a third of the SHA-256's CPU, for what the check is there for (bytes damaged between the
  * writer's memory and the server's). The name itself is checked on every read and by the scrubber.
  */
-export function transferChecksum(bytes: Uint8Array): number {
-  return crc32c(bytes as Buffer);
+export function transferChecksum(bytes: Buffer): number {
+  return crc32c(bytes);
 }
 
 let zeros = Buffer.alloc(1024 * 1024);
