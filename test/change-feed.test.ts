@@ -77,3 +77,66 @@ test("a poll that finds only the client's own changes after `since` waits for it
     assert.deepEqual(ans.events.map((e) => e.paths[0]), ['/a1', '/a2']);
   });
 });
+
+/** True once p has settled (checked after the pending callbacks ran). */
+async function settled(p: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  void p.then(() => { done = true; }, () => { done = true; });
+  await new Promise((r) => setTimeout(r, 50));
+  return done;
+}
+
+test('unlink delegation: granted to a client alone, recalled by anyone else, released by its next poll', async () => {
+  await withFeed(async (feed) => {
+    const since = await joined(feed, A);
+    // Granted on a poll that asks for it, and answered at once so the client uses it now.
+    const started = Date.now();
+    const granted = await feed.poll(A, since, feed.epoch, 2_000, true);
+    assert.ok(Date.now() - started < 1_000, 'a newly granted delegation waited for the poll to time out');
+    assert.deepEqual([granted.delegated, granted.recall], [true, false]);
+    assert.ok(feed.holds(A));
+    // Its own requests go through; anyone else's waits, and ends A's waiting poll with a recall.
+    await feed.beforeRequest(A);
+    const waiting = feed.poll(A, since, feed.epoch, 2_000, true);
+    const other = feed.beforeRequest(null);
+    const recalled = await waiting;
+    assert.deepEqual([recalled.delegated, recalled.recall], [false, true]);
+    assert.equal(await settled(other), false, 'a request went ahead of a recalled delegation');
+    // A delivered what it queued (its own requests still pass) and releases with a poll that does not ask.
+    await feed.beforeRequest(A);
+    assert.ok(feed.holds(A), 'delivery refused while recalled');
+    const released = await feed.poll(A, since, feed.epoch, 0, false);
+    assert.deepEqual([released.delegated, released.recall], [false, false]);
+    assert.equal(await settled(other), true);
+    assert.equal(feed.holds(A), false);
+  });
+});
+
+test('unlink delegation: never granted beside another lease, and a recall waits one lease at most', async () => {
+  const feed = new ChangeFeed({ leaseMs: 600 });
+  try {
+    const sa = await joined(feed, A);
+    const sb = await joined(feed, B);
+    const refused = await feed.poll(A, sa, feed.epoch, 0, true);
+    assert.equal(refused.delegated, false, 'granted while B holds a lease');
+    // B's lease runs out; now A is alone and gets it.
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal((await feed.poll(A, sa, feed.epoch, 0, true)).delegated, true);
+    // B comes back: its poll recalls A first, and with B's lease set A cannot take it again.
+    const bPoll = feed.poll(B, sb, feed.epoch, 0);
+    assert.equal(await settled(bPoll), false, "B's poll went ahead of A's recall");
+    assert.equal((await feed.poll(A, sa, feed.epoch, 0, false)).delegated, false);
+    await bPoll;
+    assert.equal((await feed.poll(A, sa, feed.epoch, 0, true)).delegated, false, 'granted again beside B');
+    // A holder that stops polling holds others up for the rest of its lease, then loses the delegation.
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal((await feed.poll(A, sa, feed.epoch, 0, true)).delegated, true);
+    const t0 = Date.now();
+    await feed.beforeRequest(null);
+    const waited = Date.now() - t0;
+    assert.ok(waited >= 300 && waited < 1_500, `waited ${waited} ms for a silent holder`);
+    assert.equal(feed.holds(A), false);
+  } finally {
+    feed.close();
+  }
+});

@@ -157,6 +157,34 @@ export function registerNamespaceTests(env: SuiteEnv): void {
     assert.deepEqual(await env.api.readdir({ path: d }), []);
   });
 
+  it('unlinkMany: each entry on its own, an inode guard, and the same errors as unlink', async () => {
+    const d = await env.dir();
+    await mkdir(`${d}/dir`);
+    const a = await file(`${d}/a`);
+    const b = await file(`${d}/b`);
+    const c = await file(`${d}/c`);
+    await env.api.link({ path: `${d}/c`, newPath: `${d}/c2` });
+    const r = await env.api.unlinkMany({
+      entries: [
+        { path: `${d}/a`, ino: a.ino },
+        { path: `${d}/dir` },
+        { path: `${d}/none` },
+        { path: `${d}/b`, ino: c.ino },
+        { path: `${d}/c` },
+      ],
+    });
+    assert.deepEqual(r.failed.map((f) => [f.index, f.code]), [[1, 'EISDIR'], [2, 'ENOENT'], [3, 'ENOENT']]);
+    // The refused entries undid nothing of the others, and changed nothing themselves.
+    assert.deepEqual((await env.api.readdir({ path: d })).map((e) => e.name).sort(), ['b', 'c2', 'dir']);
+    assert.equal((await env.api.lookup({ path: `${d}/b` })).ino, b.ino);
+    assert.equal((await env.api.lookup({ path: `${d}/c2` })).nlink, 1);
+    await rejectsWith(env.api.getLayout({ ino: a.ino }), 'ENOENT', 'inode gone with its last link');
+    // Sent again (an answer lost on the way): nothing more happens.
+    const again = await env.api.unlinkMany({ entries: [{ path: `${d}/a`, ino: a.ino }] });
+    assert.deepEqual(again.failed.map((f) => f.code), ['ENOENT']);
+    if (env.inspect) assert.deepEqual((await env.inspect.checkIntegrity()).problems, []);
+  });
+
   it('namespace changes move the parent mtime and ctime', async () => {
     const d = await env.dir();
     const old = 1_000_000;

@@ -86,6 +86,10 @@ describe('meta server over HTTP', () => {
       ['commit', JSON.stringify({ ino: 1.5, size: 0, blocks: [], blockSizes: {} }), /ino must be a whole number/],
       ['commit', JSON.stringify({ ino: 2, size: 10, blocks: ['ABC'], blockSizes: {} }), /blocks.0 must be a block name/],
       ['reportFaults', JSON.stringify({ faults: [{ hash: hashOf('x'), server: 1, reason: 'bogus' }] }), /faults.0.reason/],
+      ['unlinkMany', JSON.stringify({ entries: [] }), /entries must not be empty/],
+      ['unlinkMany', JSON.stringify({ entries: Array.from({ length: 1025 }, (_, i) => ({ path: `/bad${i}` })) }), /at most 1024/],
+      ['unlinkMany', JSON.stringify({ entries: [{ path: '/bad', ino: 0 }] }), /entries.0.ino must be >= 1/],
+      ['unlinkMany', JSON.stringify({ entries: [{ path: '/bad', inode: 2 }] }), /inode/],
     ];
     for (const [method, body, why] of bad) {
       const a = await post(method, body);

@@ -25,6 +25,7 @@ interface MountFlags extends EndpointOptions {
   attrTimeout: string;
   allowOther?: boolean;
   binding?: string;
+  syncUnlink?: boolean;
 }
 
 /** How long the background form waits for the kernel to list the mount. */
@@ -75,7 +76,7 @@ async function runForeground(mountpoint: string, o: MountFlags): Promise<void> {
   const attrTimeoutS = parseSeconds('--attr-timeout', o.attrTimeout);
   const logger = createLogger('mount');
   const endpoint = resolveEndpoint(o);
-  const client = await connectClient({ ...endpoint, logger, cacheMetadata: true });
+  const client = await connectClient({ ...endpoint, logger, cacheMetadata: true, asyncUnlink: !o.syncUnlink });
   let m;
   try {
     m = await mountFs(client, mountpoint, logger, {
@@ -116,7 +117,7 @@ async function runForeground(mountpoint: string, o: MountFlags): Promise<void> {
 }
 
 /** Starts the mount as a detached daemon and returns once the kernel lists it. */
-export async function mountInBackground(mountpoint: string, o: EndpointOptions & { logFile?: string; attrTimeout?: string; allowOther?: boolean; binding?: string }): Promise<string> {
+export async function mountInBackground(mountpoint: string, o: EndpointOptions & { logFile?: string; attrTimeout?: string; allowOther?: boolean; binding?: string; syncUnlink?: boolean }): Promise<string> {
   const abs = resolve(mountpoint);
   // Fail fast, with the same one-line errors as the foreground form.
   resolveEndpoint(o);
@@ -130,6 +131,7 @@ export async function mountInBackground(mountpoint: string, o: EndpointOptions &
   if (o.dir) args.push('--dir', resolve(o.dir));
   if (o.attrTimeout !== undefined) args.push('--attr-timeout', o.attrTimeout);
   if (o.allowOther) args.push('--allow-other');
+  if (o.syncUnlink) args.push('--sync-unlink');
   if (o.binding !== undefined) args.push('--binding', parseBindingName(o.binding));
   const fd = openSync(logFile, 'a', 0o600);
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd], cwd: process.cwd(), env: tunedEnv() });
@@ -198,6 +200,7 @@ export function registerMountCommands(program: Command): void {
     .option('--log-file <file>', 'log of the background mount (default: a file in the temp dir named after the mountpoint)')
     .option('--attr-timeout <seconds>', 'kernel cache of attributes and names; 0 = strict close-to-open between mounts', '0')
     .option('--allow-other', 'let other users in (the kernel then enforces file modes)')
+    .option('--sync-unlink', 'answer each unlink only once the metadata server has made it (default: at once, sent in batches; see README)')
     .option('--binding <kernel|libfuse>', `FUSE binding: kernel (/dev/fuse directly, needs root) or libfuse (default: $QUORUMFS_FUSE_BINDING, else ${DEFAULT_BINDING})`)
     .action(async (mountpoint: string, o: MountFlags) => {
       if (o.meta && o.dir) throw new Error('use either --dir or --meta, not both');

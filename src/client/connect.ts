@@ -32,6 +32,11 @@ export interface ConnectOptions {
    * long-lived client such as a mount. QUORUMFS_META_CACHE=0 turns it off.
    */
   cacheMetadata?: boolean;
+  /**
+   * With cacheMetadata: unlinks are answered at once and sent in batches (unlink-queue.ts), for a
+   * mount; a failed one is reported by the next fsync of a directory.
+   */
+  asyncUnlink?: boolean;
   /** How long a block read ahead across a directory's files may serve an open (dir-read-ahead.ts FRESH_MS). */
   readAheadFreshMs?: number;
   /** Unix sockets of servers on this machine, by the URL they also answer on (cluster/state.ts localSockets). */
@@ -85,12 +90,15 @@ export async function connectClient(opts: ConnectOptions): Promise<QuorumFsClien
   });
   const cacheMb = envInt('QUORUMFS_CACHE_MB');
   const cache = new BlockCache(opts.cacheBytes ?? (cacheMb === undefined ? DEFAULT_CACHE_BYTES : cacheMb * 1024 * 1024), config.blockSizeBytes);
-  const metaCache = caching ? new CachingMeta(metaClient, { logger, blockSizeBytes: config.blockSizeBytes }) : null;
+  const metaCache = caching
+    ? new CachingMeta(metaClient, { logger, blockSizeBytes: config.blockSizeBytes, ...(opts.asyncUnlink ? { asyncUnlink: { giveUpMs: requestTimeoutMs } } : {}) })
+    : null;
   metaCache?.start();
   const dirtyMb = envInt('QUORUMFS_DIRTY_MB');
   const dirty = new DirtyBudget(dirtyMb === undefined ? DEFAULT_DIRTY_BYTES : dirtyMb * 1024 * 1024);
   const readAhead = metaCache ? new DirReadAhead(metaCache, mediator, cache, READ_AHEAD_FILES, opts.readAheadFreshMs ?? FRESH_MS) : null;
   return new QuorumFsClient(metaCache ?? metaClient.api, mediator, { dirty, readAheadBlocks: 8, cache }, async () => {
+    await metaCache?.flushUnlinks();
     metaCache?.stop();
     await Promise.all([metaClient.close(), ...servers.map((s) => s.close())]);
   }, readAhead);

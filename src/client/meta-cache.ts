@@ -9,6 +9,7 @@ import { joinPath, nameOf, parentOf, type Attr, type CommitRequest, type CommitR
 import { changeOf, type Change } from '../meta/changes.js';
 import type { MetaClient, Stamped } from './meta-client.js';
 import { Listing } from './listing.js';
+import { UnlinkQueue } from './unlink-queue.js';
 
 export interface MetaCacheOptions {
   /** Cached names and attributes past which the cache starts over. */
@@ -16,6 +17,11 @@ export interface MetaCacheOptions {
   /** The cluster's block size: with it, this client's own commits leave their block list cached. */
   blockSizeBytes?: number;
   logger?: Logger;
+  /**
+   * Answer unlinks at once and send them in batches (unlink-queue.ts); every other call waits until
+   * they are answered. giveUpMs: how long an undeliverable batch is sent again.
+   */
+  asyncUnlink?: { giveUpMs: number; retryMs?: number };
 }
 
 /** Room for a 100,000-file tree; each entry is a few hundred bytes. */
@@ -35,6 +41,10 @@ export class CachingMeta implements MetaApi {
   private floor = 0;
   private applied = 0;
   private leaseUntil = 0;
+  /** Until when unlinks may be answered here first: the server's unlink delegation, within the lease. */
+  private delegatedUntil = 0;
+  /** Recalled: deliver the queued unlinks, then poll once without asking, which releases the delegation. */
+  private releasing = false;
   private readonly attrs = new Map<string, Attr>();
   private readonly pathsOfIno = new Map<Ino, Set<string>>();
   private readonly names = new Map<string, Listing>();
@@ -51,9 +61,34 @@ export class CachingMeta implements MetaApi {
   private readonly listeners: Array<(changes: Change[]) => Promise<void>> = [];
   /** Lookups answered here and those that went to the server; own changes kept as answered (tests and status read them). */
   readonly stats = { hits: 0, misses: 0, resets: 0, ownKept: 0 };
+  /** Unlinks answered and not yet made on the server (asyncUnlink). */
+  readonly unlinks: UnlinkQueue | null;
 
   constructor(private readonly client: MetaClient, private readonly opts: MetaCacheOptions = {}) {
     this.maxEntries = opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    const a = opts.asyncUnlink;
+    this.unlinks = a
+      ? new UnlinkQueue({
+        send: (entries) => this.changeNow('unlinkMany', { entries, answered: true }),
+        mayDeliver: () => this.epoch !== null && Date.now() < this.leaseUntil,
+        giveUpMs: a.giveUpMs,
+        retryMs: a.retryMs ?? RETRY_MS,
+        logger: opts.logger,
+      })
+      : null;
+  }
+
+  /**
+   * Held by every call that reads or changes the namespace while unlinks are on their way: the
+   * server then answers with them done, and no change of ours overtakes them.
+   */
+  private unlinksLanded(): Promise<void> | null {
+    return this.unlinks?.busy ? this.unlinks.idle() : null;
+  }
+
+  /** Waits for queued unlinks (before the client closes); what failed is still reported by sync. */
+  async flushUnlinks(): Promise<void> {
+    await this.unlinks?.idle();
   }
 
   /** Starts following the change feed; the cache answers from the first poll on. */
@@ -74,8 +109,12 @@ export class CachingMeta implements MetaApi {
     while (!this.stopped) {
       const sent = Date.now();
       try {
-        const a = await this.client.watch(this.epoch === null ? null : this.applied, this.epoch, Math.floor(leaseMs * POLL_WAIT_FRACTION));
+        const want = this.unlinks !== null && !this.releasing;
+        // A release is answered at once: the next poll may take the delegation back.
+        const waitMs = this.releasing ? 0 : Math.floor(leaseMs * POLL_WAIT_FRACTION);
+        const a = await this.client.watch(this.epoch === null ? null : this.applied, this.epoch, waitMs, want);
         if (this.stopped) break;
+        this.releasing = false;
         if (a.reset || a.epoch !== this.epoch) {
           this.clear();
           this.stats.resets++;
@@ -97,9 +136,16 @@ export class CachingMeta implements MetaApi {
         for (const seq of this.ownSeqs) if (seq <= a.seq) this.ownSeqs.delete(seq);
         leaseMs = a.leaseMs;
         this.leaseUntil = sent + a.leaseMs - LEASE_MARGIN_MS;
+        this.delegatedUntil = a.delegated ? this.leaseUntil : 0;
+        if (a.recall && this.unlinks) {
+          // Another client waits to read: what was answered goes out first, and the next poll releases.
+          await this.unlinks.idle();
+          this.releasing = true;
+        }
       } catch (err) {
         // Without the feed nothing here can be trusted: start over from a reset once it is back.
         this.leaseUntil = 0;
+        this.delegatedUntil = 0;
         this.epoch = null;
         this.clear();
         if (this.stopped) break;
@@ -304,6 +350,7 @@ export class CachingMeta implements MetaApi {
   // ---- cached reads ------------------------------------------------------------------------------
 
   async lookup(args: { path: string }): Promise<Attr> {
+    await this.unlinksLanded();
     if (this.active) {
       const a = this.attrs.get(args.path);
       if (a) {
@@ -323,6 +370,7 @@ export class CachingMeta implements MetaApi {
   }
 
   async readdir(args: { path: string }): Promise<DirEntry[]> {
+    await this.unlinksLanded();
     if (this.active) {
       const list = this.names.get(args.path);
       if (list) {
@@ -349,6 +397,7 @@ export class CachingMeta implements MetaApi {
   }
 
   async openPath(args: { path: string }): Promise<{ attr: Attr; layout: FileLayout | null }> {
+    await this.unlinksLanded();
     if (this.active) {
       const attr = this.attrs.get(args.path);
       const layout = attr && attr.type === 'file' ? this.layouts.get(attr.ino) : undefined;
@@ -367,6 +416,7 @@ export class CachingMeta implements MetaApi {
   }
 
   async getLayout(args: { ino: Ino }): Promise<FileLayout> {
+    await this.unlinksLanded();
     if (this.active) {
       const layout = this.layouts.get(args.ino);
       if (layout) {
@@ -409,6 +459,11 @@ export class CachingMeta implements MetaApi {
   // ---- changes -----------------------------------------------------------------------------------
 
   private async change<M extends keyof MetaApi>(method: M, args: Parameters<MetaApi[M]>[0]): Promise<Awaited<ReturnType<MetaApi[M]>>> {
+    await this.unlinksLanded();
+    return this.changeNow(method, args);
+  }
+
+  private async changeNow<M extends keyof MetaApi>(method: M, args: Parameters<MetaApi[M]>[0]): Promise<Awaited<ReturnType<MetaApi[M]>>> {
     let s: Stamped<Awaited<ReturnType<MetaApi[M]>>> | null = null;
     try {
       s = await this.client.call(method, args);
@@ -423,7 +478,16 @@ export class CachingMeta implements MetaApi {
   mkdir(args: Parameters<MetaApi['mkdir']>[0]): Promise<Attr> { return this.change('mkdir', args); }
   symlink(args: Parameters<MetaApi['symlink']>[0]): Promise<Attr> { return this.change('symlink', args); }
   link(args: Parameters<MetaApi['link']>[0]): Promise<Attr> { return this.change('link', args); }
-  unlink(args: Parameters<MetaApi['unlink']>[0]): Promise<void> { return this.change('unlink', args); }
+  unlinkMany(args: Parameters<MetaApi['unlinkMany']>[0]) { return this.change('unlinkMany', args); }
+
+  async unlink(args: Parameters<MetaApi['unlink']>[0]): Promise<void> {
+    if (!this.unlinks || Date.now() >= this.delegatedUntil) return this.change('unlink', args);
+    // Answered here: the name is gone for this client now, and for the server with the next batch.
+    // The inode is named when the cache knows it (it is exact while the delegation holds).
+    const ino = this.attrs.get(args.path)?.ino;
+    this.apply(changeOf('unlink', args)!);
+    this.unlinks.add(ino === undefined ? { path: args.path } : { path: args.path, ino });
+  }
   rmdir(args: Parameters<MetaApi['rmdir']>[0]): Promise<void> { return this.change('rmdir', args); }
   rename(args: Parameters<MetaApi['rename']>[0]): Promise<void> { return this.change('rename', args); }
   setattr(args: Parameters<MetaApi['setattr']>[0]): Promise<Attr> { return this.change('setattr', args); }
@@ -432,9 +496,24 @@ export class CachingMeta implements MetaApi {
   // ---- passed through ----------------------------------------------------------------------------
 
   getCluster(args: Record<string, never>) { return this.client.api.getCluster(args); }
-  readlink(args: { path: string }) { return this.client.api.readlink(args); }
-  statfs(args: Record<string, never>) { return this.client.api.statfs(args); }
+  async readlink(args: { path: string }) {
+    await this.unlinksLanded();
+    return this.client.api.readlink(args);
+  }
+
+  async statfs(args: Record<string, never>) {
+    await this.unlinksLanded();
+    return this.client.api.statfs(args);
+  }
+
   reserveBlocks(args: { hashes: string[] }) { return this.client.api.reserveBlocks(args); }
   reportFaults(args: Parameters<MetaApi['reportFaults']>[0]) { return this.client.api.reportFaults(args); }
-  sync(args: Record<string, never>) { return this.client.api.sync(args); }
+
+  /** Also delivers queued unlinks first, and reports one that could not be made (as fsync reports a failed write-back). */
+  async sync(args: Record<string, never>): Promise<void> {
+    await this.unlinksLanded();
+    const failed = this.unlinks?.takeFailure();
+    if (failed) throw failed;
+    return this.client.api.sync(args);
+  }
 }

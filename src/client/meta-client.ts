@@ -57,9 +57,13 @@ export class MetaClient {
     return this.send('POST', `/v1/meta/${method}`, JSON.stringify(args ?? {})) as Promise<Stamped<Awaited<ReturnType<MetaApi[M]>>>>;
   }
 
-  /** One long poll of the change feed: the changes after `since`, waiting up to waitMs for one. */
-  async watch(since: number | null, epoch: string | null, waitMs: number): Promise<PollAnswer> {
+  /**
+   * One long poll of the change feed: the changes after `since`, waiting up to waitMs for one.
+   * delegate: ask for (or keep) the unlink delegation; without it a held one is released.
+   */
+  async watch(since: number | null, epoch: string | null, waitMs: number, delegate = false): Promise<PollAnswer> {
     const q = new URLSearchParams({ waitMs: String(waitMs) });
+    if (delegate) q.set('delegate', '1');
     if (since !== null) q.set('since', String(since));
     if (epoch !== null) q.set('epoch', epoch);
     return (await this.get(`/v1/watch?${q}`)) as PollAnswer;

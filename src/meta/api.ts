@@ -9,6 +9,7 @@
 // ENAMETOOLONG...) exactly as POSIX would return for the same operation on a local file system.
 
 import type { ClusterConfig } from '../common/config.js';
+import type { ErrnoCode } from '../common/errors.js';
 
 export type Ino = number;
 export const ROOT_INO: Ino = 1;
@@ -104,6 +105,19 @@ export interface ReserveResult {
   reupload: string[];
 }
 
+export interface UnlinkEntry {
+  path: string;
+  ino?: Ino;
+}
+
+export interface UnlinkManyResult {
+  /** The entries that were not unlinked, by their index in the request. */
+  failed: Array<{ index: number; code: ErrnoCode; message: string }>;
+}
+
+/** Entries one unlinkMany may carry. */
+export const MAX_UNLINK_BATCH = 1024;
+
 /** A commit's answer: the file's attributes, and the layout version the commit created. */
 export interface CommitResult extends Attr {
   version: number;
@@ -137,6 +151,14 @@ export interface MetaApi {
   /** Hard link: newPath becomes another name of the file at path. */
   link(args: { path: string; newPath: string }): Promise<Attr>;
   unlink(args: { path: string }): Promise<void>;
+  /**
+   * Many unlinks in one transaction, each on its own: one that fails (listed in `failed`) leaves
+   * the others done. An entry's `ino`, when given, must be what its path still names (else ENOENT),
+   * so a batch sent again after a lost answer never removes a file that has since taken the name.
+   * `answered`: the client answered these unlinks already, under the unlink delegation it holds
+   * (src/meta/change-feed.ts); the server refuses them (ESTALE) if that delegation has lapsed.
+   */
+  unlinkMany(args: { entries: UnlinkEntry[]; answered?: boolean }): Promise<UnlinkManyResult>;
   rmdir(args: { path: string }): Promise<void>;
   /** POSIX rename, atomic, also over an existing target. */
   rename(args: { from: string; to: string }): Promise<void>;
@@ -162,7 +184,7 @@ export interface MetaApi {
 /** Methods a client may call over HTTP; the server refuses any other name. */
 export const META_METHODS = [
   'getCluster', 'lookup', 'readdir', 'create', 'mkdir', 'symlink', 'readlink', 'link', 'unlink',
-  'rmdir', 'rename', 'setattr', 'statfs', 'getLayout', 'openPath', 'commit', 'reserveBlocks', 'reportFaults', 'sync',
+  'unlinkMany', 'rmdir', 'rename', 'setattr', 'statfs', 'getLayout', 'openPath', 'commit', 'reserveBlocks', 'reportFaults', 'sync',
 ] as const satisfies ReadonlyArray<keyof MetaApi>;
 
 export interface IntegrityReport {

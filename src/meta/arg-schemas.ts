@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { BLOCK_NAME_RE } from '../common/protocol.js';
 import { FsError } from '../common/errors.js';
-import { META_METHODS } from './api.js';
+import { MAX_UNLINK_BATCH, META_METHODS } from './api.js';
 
 export type MetaMethod = (typeof META_METHODS)[number];
 
@@ -29,6 +29,11 @@ export const META_ARG_SCHEMAS: Record<MetaMethod, z.ZodTypeAny> = {
   readlink: z.object({ path }).strict(),
   link: z.object({ path, newPath: path }).strict(),
   unlink: z.object({ path }).strict(),
+  unlinkMany: z.object({
+    entries: z.array(z.object({ path, ino: ino.optional() }).strict())
+      .min(1, 'must not be empty').max(MAX_UNLINK_BATCH, `must hold at most ${MAX_UNLINK_BATCH} entries`),
+    answered: z.boolean({ invalid_type_error: 'must be true or false' }).optional(),
+  }).strict(),
   rmdir: z.object({ path }).strict(),
   rename: z.object({ from: path, to: path }).strict(),
   setattr: z.object({

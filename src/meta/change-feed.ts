@@ -14,6 +14,12 @@
 //
 // After a restart this process knows no leases. The store keeps a horizon past every lease handed
 // out (written before the lease is), and changes wait until it has passed.
+//
+// Unlink delegation: a client alone in holding a lease may ask (`want`) to answer unlinks before this
+// server has them, and send them in batches (src/client/unlink-queue.ts). Any other client's
+// namespace request first recalls it (beforeRequest): the holder's poll is answered at once with
+// `recall`, it delivers what it queued and releases with its next poll; the request waits for that,
+// or for the holder's lease to run out. So no answer anywhere misses an unlink already answered.
 import { randomUUID } from 'node:crypto';
 import type { Change, ChangeEvent } from './changes.js';
 
@@ -35,6 +41,10 @@ export interface PollAnswer {
   reset: boolean;
   events: ChangeEvent[];
   leaseMs: number;
+  /** This client holds the unlink delegation (until its lease ends). */
+  delegated: boolean;
+  /** Deliver the unlinks you answered, then poll without `want` to release the delegation. */
+  recall: boolean;
 }
 
 export const DEFAULT_LEASE_MS = 2_000;
@@ -75,6 +85,10 @@ export class ChangeFeed {
   private newest: { seq: number; origin: string | null } = { seq: 0, origin: null };
   private newestOther: { seq: number; origin: string | null } = { seq: 0, origin: null };
   private closed = false;
+  /** The client holding the unlink delegation, and whether it has been asked to give it back. */
+  private holder: { client: string; recalled: boolean } | null = null;
+  /** Requests waiting for the holder to release (woken when it does). */
+  private releaseWaiters = new Set<() => void>();
 
   constructor(opts: Partial<ChangeFeedOptions> = {}) {
     this.leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
@@ -113,7 +127,7 @@ export class ChangeFeed {
    * A client's poll: renews its lease, takes `since` as its acknowledgement, and answers the events
    * after it, waiting up to waitMs for one.
    */
-  async poll(client: string, since: number | null, epoch: string | null, waitMs: number): Promise<PollAnswer> {
+  async poll(client: string, since: number | null, epoch: string | null, waitMs: number, want = false): Promise<PollAnswer> {
     const now = Date.now();
     const known = since !== null && epoch === this.epoch && since <= this.seq && since >= this.oldestKept() - 1;
     const state = this.clients.get(client) ?? { leaseUntil: 0, acked: -1 };
@@ -129,24 +143,80 @@ export class ChangeFeed {
       this.clients.set(client, state);
       this.forgetOld(now);
       this.wakePublishers();
-      return { epoch: this.epoch, seq: this.seq, reset: true, events: [], leaseMs: this.leaseMs };
+      // With its lease set first: a holder that releases cannot be granted again before this cache fills.
+      await this.beforeRequest(client);
+      // A cache starting over holds nothing it could answer unlinks against.
+      if (this.holder?.client === client) this.release();
+      return { epoch: this.epoch, seq: this.seq, reset: true, events: [], leaseMs: this.leaseMs, ...this.delegationOf(client) };
     }
     state.acked = Math.max(state.acked, since);
     this.clients.set(client, state);
     this.wakePublishers();
-    const deadline = now + waitMs;
+    await this.beforeRequest(client);
+    // Newly granted: answered at once, so the client starts using it now rather than after the wait.
+    const deadline = this.delegate(client, want, now) ? now : now + waitMs;
     // A client's own changes do not end its wait (nor wake it): it applied them when they were
     // answered, and nobody waits for it to acknowledge them. Answering them at once cost each
     // mutation a second round trip and a wake-up of the mount.
-    while (!this.hasNewsFor(client, since) && !this.closed && Date.now() < deadline) {
+    while (!this.hasNewsFor(client, since) && !this.delegationOf(client).recall && !this.closed && Date.now() < deadline) {
       await this.sleepUntil(deadline, (w) => this.pollWaiters.set(w, client), (w) => this.pollWaiters.delete(w));
     }
-    return { epoch: this.epoch, seq: this.seq, reset: false, events: this.eventsAfter(since), leaseMs: this.leaseMs };
+    return { epoch: this.epoch, seq: this.seq, reset: false, events: this.eventsAfter(since), leaseMs: this.leaseMs, ...this.delegationOf(client) };
+  }
+
+  /**
+   * Called before any namespace request of `client` (null: a client without a lease) is served:
+   * if another client holds the unlink delegation, recalls it and waits until its unlinks are in.
+   */
+  async beforeRequest(client: string | null): Promise<void> {
+    for (;;) {
+      const h = this.holder;
+      if (!h || h.client === client || this.closed) return;
+      const leaseUntil = this.clients.get(h.client)?.leaseUntil ?? 0;
+      // A holder that stopped polling answers nothing more: what it queued is refused when it comes.
+      if (leaseUntil <= Date.now()) return this.release();
+      if (!h.recalled) {
+        h.recalled = true;
+        for (const [f, c] of this.pollWaiters) if (c === h.client) f();
+      }
+      await this.sleepUntil(leaseUntil, (w) => this.releaseWaiters.add(w), (w) => this.releaseWaiters.delete(w));
+    }
+  }
+
+  /** Whether `client` may still deliver unlinks it answered: it holds the delegation and its lease runs. */
+  holds(client: string | null): boolean {
+    return client !== null && this.holder?.client === client && (this.clients.get(client)?.leaseUntil ?? 0) > Date.now();
+  }
+
+  /** Grants, keeps or releases the unlink delegation as `client` asks; true when newly granted. */
+  private delegate(client: string, want: boolean, now: number): boolean {
+    const h = this.holder;
+    if (h?.client === client) {
+      if (!want) this.release();
+      return false;
+    }
+    if (!want || h) return false;
+    for (const [id, c] of this.clients) if (id !== client && c.leaseUntil > now) return false;
+    this.holder = { client, recalled: false };
+    return true;
+  }
+
+  private delegationOf(client: string): { delegated: boolean; recall: boolean } {
+    const mine = this.holder?.client === client;
+    return { delegated: mine && !this.holder!.recalled, recall: mine && this.holder!.recalled };
+  }
+
+  private release(): void {
+    this.holder = null;
+    const w = this.releaseWaiters;
+    this.releaseWaiters = new Set();
+    for (const f of w) f();
   }
 
   /** Ends waiting polls and publishers (the server is stopping). */
   close(): void {
     this.closed = true;
+    this.release();
     this.wakePublishers();
     this.wakePolls(null);
   }

@@ -31,6 +31,10 @@ export function changeOf(method: string, args: Args): Change | null {
     case 'unlink':
     case 'setattr':
       return { paths: str(args.path), subtrees: [], inos: [] };
+    case 'unlinkMany': {
+      const entries = Array.isArray(args.entries) ? (args.entries as Array<{ path?: unknown }>) : [];
+      return { paths: entries.flatMap((e) => str(e.path)), subtrees: [], inos: [] };
+    }
     case 'link':
       return { paths: [...str(args.path), ...str(args.newPath)], subtrees: [], inos: [] };
     case 'rmdir':

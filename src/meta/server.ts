@@ -20,6 +20,8 @@ const DEFAULT_FAULTS_LIMIT = 1000;
 const MAX_FAULTS_LIMIT = 100_000;
 /** Longest a change poll is held open; clients ask for less (a quarter of the lease). */
 const MAX_POLL_WAIT_MS = 25_000;
+/** Calls that neither read nor change the namespace: they do not recall an unlink delegation (change-feed.ts). */
+const BLIND_METHODS: ReadonlySet<string> = new Set(['getCluster', 'reserveBlocks', 'reportFaults', 'sync']);
 /** Client ids are ours (random UUIDs); anything longer is not a client of ours. */
 const MAX_CLIENT_ID_CHARS = 64;
 
@@ -42,7 +44,8 @@ export function createMetaHandler(store: MetaStore, opts: { secret: string; logg
         const wait = Number(url.searchParams.get('waitMs') ?? 0);
         if (since !== null && !/^\d{1,15}$/.test(since)) throw new FsError('EINVAL', `since must be a whole number, got "${since}"`);
         if (!Number.isFinite(wait) || wait < 0) throw new FsError('EINVAL', 'waitMs must be a number of milliseconds');
-        return feed.poll(client, since === null ? null : Number(since), url.searchParams.get('epoch'), Math.min(wait, MAX_POLL_WAIT_MS));
+        const want = url.searchParams.get('delegate') === '1';
+        return feed.poll(client, since === null ? null : Number(since), url.searchParams.get('epoch'), Math.min(wait, MAX_POLL_WAIT_MS), want);
       },
     },
     '/v1/admin/format': {
@@ -57,9 +60,9 @@ export function createMetaHandler(store: MetaStore, opts: { secret: string; logg
       method: 'POST',
       run: async (req) => store.setServers(parseArgs('servers', ADMIN_SCHEMAS.servers, await readJson(req, MAX_META_BODY_BYTES))),
     },
-    '/v1/admin/blocks': { method: 'GET', run: async () => store.listBlocks() },
+    '/v1/admin/blocks': { method: 'GET', run: async (req) => { await feed.beforeRequest(clientOf(req)); return store.listBlocks(); } },
     '/v1/admin/faults': { method: 'GET', run: async (_req, url) => store.listFaults({ limit: faultsLimit(url) }) },
-    '/v1/admin/integrity': { method: 'GET', run: async () => store.checkIntegrity() },
+    '/v1/admin/integrity': { method: 'GET', run: async (req) => { await feed.beforeRequest(clientOf(req)); return store.checkIntegrity(); } },
   };
 
   async function route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -72,6 +75,13 @@ export function createMetaHandler(store: MetaStore, opts: { secret: string; logg
       if (!isMetaMethod(name)) throw new FsError('EINVAL', `unknown method "${name}"`);
       if (req.method !== 'POST') return methodNotAllowed(res, 'POST');
       const args = parseArgs(name, META_ARG_SCHEMAS[name], await readJson(req, MAX_META_BODY_BYTES));
+      const client = clientOf(req);
+      if (!BLIND_METHODS.has(name)) await feed.beforeRequest(client);
+      // Unlinks answered under a delegation that has since lapsed (the holder stopped past its
+      // lease): others may have read the names meanwhile, so they are refused, not made late.
+      if (name === 'unlinkMany' && (args as { answered?: boolean }).answered && !feed.holds(client)) {
+        throw new FsError('ESTALE', 'these unlinks were answered under an unlink delegation that has lapsed; not made');
+      }
       const call = store[name] as (a: unknown) => Promise<unknown>;
       // Taken before the store is read: an answer is at least as new as this change (change-feed.ts).
       const before = feed.current();
@@ -79,7 +89,7 @@ export function createMetaHandler(store: MetaStore, opts: { secret: string; logg
       const result = await call.call(store, args);
       const change = changeOf(name, args as Record<string, unknown>);
       if (change) {
-        seq = await feed.publish(change, clientOf(req));
+        seq = await feed.publish(change, client);
         // No other change was published between the store call and this one, so the answer is the
         // state at exactly seq: its maker may cache it (changes after it reach it through the feed).
         if (seq === before + 1) res.setHeader(EXACT_HEADER, '1');

@@ -1,7 +1,7 @@
 // Namespace changes other than rename: create, mkdir, symlink, link, unlink, rmdir, setattr.
 // Each runs in one transaction; errno choices follow what Linux on ext4 returns.
 import { FsError } from '../../common/errors.js';
-import { ROOT_INO, type Attr, type FileType, type Ino, type Owner } from '../api.js';
+import { ROOT_INO, type Attr, type FileType, type Ino, type Owner, type UnlinkEntry, type UnlinkManyResult } from '../api.js';
 import { dropLink } from './refs.js';
 import { child, getAttr, resolveParent, resolvePath, touchDir } from './resolve.js';
 import type { SqlContext } from './sql-context.js';
@@ -100,17 +100,36 @@ export function link(ctx: SqlContext, a: { path: string; newPath: string }): Att
 }
 
 export function unlink(ctx: SqlContext, a: { path: string }): void {
+  ctx.txNamespace(() => unlinkOne(ctx, a));
+}
+
+/** One transaction; each entry in a savepoint of its own, so a refused one undoes only itself. */
+export function unlinkMany(ctx: SqlContext, a: { entries: UnlinkEntry[] }): UnlinkManyResult {
+  const failed: UnlinkManyResult['failed'] = [];
   ctx.txNamespace(() => {
-    const at = resolveParent(ctx, a.path);
-    if (!at) throw new FsError('EISDIR', 'is a directory: /');
-    const f = child(ctx, at.parent, at.name);
-    if (!f) throw new FsError('ENOENT', `no such file or directory: ${a.path}`);
-    if (f.type === 'dir') throw new FsError('EISDIR', `is a directory: ${a.path}`);
-    const now = ctx.nowMs();
-    deleteDentry(ctx, at.parent, at.name);
-    dropLink(ctx, f.ino, now);
-    touchDir(ctx, at.parent, now);
+    a.entries.forEach((e, index) => {
+      try {
+        ctx.savepoint(() => unlinkOne(ctx, e));
+      } catch (err) {
+        if (!(err instanceof FsError)) throw err;
+        failed.push({ index, code: err.code, message: err.message });
+      }
+    });
   });
+  return { failed };
+}
+
+function unlinkOne(ctx: SqlContext, a: UnlinkEntry): void {
+  const at = resolveParent(ctx, a.path);
+  if (!at) throw new FsError('EISDIR', 'is a directory: /');
+  const f = child(ctx, at.parent, at.name);
+  if (!f) throw new FsError('ENOENT', `no such file or directory: ${a.path}`);
+  if (f.type === 'dir') throw new FsError('EISDIR', `is a directory: ${a.path}`);
+  if (a.ino !== undefined && f.ino !== a.ino) throw new FsError('ENOENT', `${a.path} no longer names inode ${a.ino}`);
+  const now = ctx.nowMs();
+  deleteDentry(ctx, at.parent, at.name);
+  dropLink(ctx, f.ino, now);
+  touchDir(ctx, at.parent, now);
 }
 
 export function rmdir(ctx: SqlContext, a: { path: string }): void {

@@ -45,6 +45,11 @@ export class SqlContext {
     return out;
   }
 
+  /** Inside a transaction: fn in a savepoint, so what it throws undoes its own changes only. */
+  savepoint<T>(fn: () => T): T {
+    return this.runTx(fn) as T;
+  }
+
   /**
    * A namespace change (create, mkdir, rename, unlink, setattr...): committed at once and visible
    * to everyone, fsync'd within namespaceSyncDelayMs, or earlier by the next file commit or sync()

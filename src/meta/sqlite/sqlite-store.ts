@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { FsError } from '../../common/errors.js';
 import type { ClusterConfig } from '../../common/config.js';
 import type {
-  Attr, BlockFault, BlockRow, ClusterInfo, CommitRequest, CommitResult, DirEntry, ReserveResult, FaultCount, FileLayout, Ino, IntegrityReport, MetaStore, Owner,
+  Attr, BlockFault, BlockRow, ClusterInfo, CommitRequest, CommitResult, DirEntry, ReserveResult, FaultCount, UnlinkEntry, UnlinkManyResult, FileLayout, Ino, IntegrityReport, MetaStore, Owner,
   QueuedFault, ServerInfo, StatFs,
 } from '../api.js';
 import * as cluster from './cluster.js';
@@ -67,6 +67,7 @@ export class SqliteStore implements MetaStore {
   async symlink(a: { path: string; target: string; owner: Owner }): Promise<Attr> { return nsWrite.symlink(this.ctx, a); }
   async link(a: { path: string; newPath: string }): Promise<Attr> { return nsWrite.link(this.ctx, a); }
   async unlink(a: { path: string }): Promise<void> { nsWrite.unlink(this.ctx, a); }
+  async unlinkMany(a: { entries: UnlinkEntry[] }): Promise<UnlinkManyResult> { return nsWrite.unlinkMany(this.ctx, a); }
   async rmdir(a: { path: string }): Promise<void> { nsWrite.rmdir(this.ctx, a); }
   async rename(a: { from: string; to: string }): Promise<void> { rename(this.ctx, a); }
   async setattr(a: { path: string; mode?: number; uid?: number; gid?: number; atimeMs?: number; mtimeMs?: number }): Promise<Attr> {
