@@ -92,6 +92,24 @@ test('a name unlinked and made again at once is the new file, here and on the se
   assert.equal(fs.readFileSync(join(dir, 'n0'), 'utf8'), 'moved');
 });
 
+test("a directory's times move with the unlinks in it, and match the server's once they are in", async () => {
+  const dir = join(m.mountpoint, 'times');
+  fs.mkdirSync(dir);
+  for (let i = 0; i < 20; i++) fs.writeFileSync(join(dir, `f${i}`), 'x');
+  const before = fs.statSync(dir).mtimeMs;
+  await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 20; i++) {
+    fs.unlinkSync(join(dir, `f${i}`));
+    assert.ok(fs.statSync(dir).mtimeMs > before, `the directory's mtime did not move with unlink ${i}`);
+  }
+  assert.deepEqual(fs.readdirSync(dir), []);
+  fsyncDir(dir);
+  const here = fs.statSync(dir);
+  const there = await direct.api.lookup({ path: '/times' });
+  assert.equal(here.mtimeMs, there.mtimeMs);
+  assert.equal(here.ctimeMs, there.ctimeMs);
+});
+
 test('another client sees an unlink the moment it is answered: the mount is recalled first', async () => {
   const dir = join(m.mountpoint, 'seen');
   fs.mkdirSync(dir);

@@ -5,7 +5,7 @@
 // `ls -lR` then costs one readdir per directory instead of a lookup and a getattr per name.
 import type { Logger } from '../common/log.js';
 import { FsError } from '../common/errors.js';
-import { joinPath, nameOf, parentOf, type Attr, type CommitRequest, type CommitResult, type DirEntry, type FileLayout, type Ino, type MetaApi } from '../meta/api.js';
+import { joinPath, nameOf, parentOf, type Attr, type CommitRequest, type CommitResult, type DirEntry, type FileLayout, type Ino, type MetaApi, type UnlinkEntry, type UnlinkManyResult } from '../meta/api.js';
 import { changeOf, type Change } from '../meta/changes.js';
 import type { MetaClient, Stamped } from './meta-client.js';
 import { Listing } from './listing.js';
@@ -45,6 +45,8 @@ export class CachingMeta implements MetaApi {
   private delegatedUntil = 0;
   /** Recalled: deliver the queued unlinks, then poll once without asking, which releases the delegation. */
   private releasing = false;
+  /** Directory path -> unlinks in it answered here and not yet answered by the server. */
+  private readonly pendingIn = new Map<string, number>();
   private readonly attrs = new Map<string, Attr>();
   private readonly pathsOfIno = new Map<Ino, Set<string>>();
   private readonly names = new Map<string, Listing>();
@@ -70,6 +72,13 @@ export class CachingMeta implements MetaApi {
     this.unlinks = a
       ? new UnlinkQueue({
         send: (entries) => this.changeNow('unlinkMany', { entries, answered: true }),
+        settled: (entries, delivered) => {
+          for (const e of entries) {
+            this.countPending(parentOf(e.path), -1);
+            // Not made: the names are back on the server, so this cache must ask it again.
+            if (!delivered) this.apply(changeOf('unlink', { path: e.path })!);
+          }
+        },
         mayDeliver: () => this.epoch !== null && Date.now() < this.leaseUntil,
         giveUpMs: a.giveUpMs,
         retryMs: a.retryMs ?? RETRY_MS,
@@ -79,8 +88,10 @@ export class CachingMeta implements MetaApi {
   }
 
   /**
-   * Held by every call that reads or changes the namespace while unlinks are on their way: the
-   * server then answers with them done, and no change of ours overtakes them.
+   * Held by every call that goes to the server while unlinks are on their way: the server then
+   * answers with them done, and no change of ours overtakes them. Cache hits need not wait: the
+   * cache already shows what those unlinks changed (forgetUnlinked), and keeps no server answer
+   * meanwhile (takes).
    */
   private unlinksLanded(): Promise<void> | null {
     return this.unlinks?.busy ? this.unlinks.idle() : null;
@@ -183,7 +194,8 @@ export class CachingMeta implements MetaApi {
 
   /** Whether an answer may be cached: same epoch, and no applied change is newer than it. */
   private takes(s: Stamped<unknown>): boolean {
-    return this.active && s.epoch === this.epoch && s.seq >= this.floor;
+    // While unlinks answered here are on their way, an answer may predate them: not kept.
+    return this.active && s.epoch === this.epoch && s.seq >= this.floor && !this.unlinks?.busy;
   }
 
   private apply(c: Change): void {
@@ -219,7 +231,8 @@ export class CachingMeta implements MetaApi {
       this.clear();
       return;
     }
-    if (s && s.exact && s.seq > this.applied && this.takes(s) && c) {
+    const learnable = s !== null && (method === 'unlinkMany' ? this.active && s.epoch === this.epoch && s.seq >= this.floor : this.takes(s));
+    if (s && s.exact && s.seq > this.applied && learnable && c) {
       this.learnOwn(method, args as Record<string, unknown>, s.result, c);
       this.ownSeqs.add(s.seq);
       this.stats.ownKept++;
@@ -233,6 +246,8 @@ export class CachingMeta implements MetaApi {
     switch (method) {
       case 'commit':
         return this.learnCommit(args as unknown as CommitRequest, result as CommitResult, c);
+      case 'unlinkMany':
+        return this.learnUnlinks(args.entries as UnlinkEntry[], result as UnlinkManyResult, c);
       case 'create':
       case 'mkdir':
       case 'symlink':
@@ -257,6 +272,27 @@ export class CachingMeta implements MetaApi {
   }
 
   /** A change of one name: its parent's listing is kept (with the name added or removed), not dropped. */
+  /**
+   * A batch of this client's unlinks, answered exactly: the names stay out of their cached listings,
+   * and each directory takes the attributes the server gave it, unless more unlinks in it are still
+   * on their way (then it keeps the ones this client gave it when it answered them).
+   */
+  private learnUnlinks(entries: UnlinkEntry[], result: UnlinkManyResult, c: Change): void {
+    const inBatch = new Map<string, number>();
+    for (const e of entries) inBatch.set(parentOf(e.path), (inBatch.get(parentOf(e.path)) ?? 0) + 1);
+    // A name the server kept (refused for another reason than being gone) must come back: not restored.
+    const unsure = new Set(result.failed.filter((f) => f.code !== 'ENOENT').map((f) => parentOf(entries[f.index]!.path)));
+    const kept = [...inBatch.keys()].filter((dir) => !unsure.has(dir)).map((dir) => ({ dir, listing: this.names.get(dir), attr: this.attrs.get(dir) }));
+    this.apply(c);
+    for (const { dir, listing, attr } of kept) {
+      if (listing) this.putNames(dir, listing);
+      const later = (this.pendingIn.get(dir) ?? 0) - inBatch.get(dir)!;
+      const answered = result.parents.find((p: { path: string }) => p.path === dir)?.attr;
+      if (later > 0 && attr) this.putAttr(dir, attr);
+      else if (answered) this.putAttr(dir, answered);
+    }
+  }
+
   private learnNamed(method: 'create' | 'mkdir' | 'symlink' | 'unlink' | 'setattr', path: string, attr: Attr, c: Change): void {
     const parent = parentOf(path);
     const listing = this.names.get(parent);
@@ -350,7 +386,6 @@ export class CachingMeta implements MetaApi {
   // ---- cached reads ------------------------------------------------------------------------------
 
   async lookup(args: { path: string }): Promise<Attr> {
-    await this.unlinksLanded();
     if (this.active) {
       const a = this.attrs.get(args.path);
       if (a) {
@@ -363,6 +398,7 @@ export class CachingMeta implements MetaApi {
         throw new FsError('ENOENT', `no such file or directory: ${args.path}`);
       }
     }
+    await this.unlinksLanded();
     this.stats.misses++;
     const s = await this.client.call('lookup', args);
     if (this.takes(s)) this.putAttr(args.path, s.result);
@@ -370,7 +406,6 @@ export class CachingMeta implements MetaApi {
   }
 
   async readdir(args: { path: string }): Promise<DirEntry[]> {
-    await this.unlinksLanded();
     if (this.active) {
       const list = this.names.get(args.path);
       if (list) {
@@ -386,6 +421,7 @@ export class CachingMeta implements MetaApi {
         }
       }
     }
+    await this.unlinksLanded();
     this.stats.misses++;
     const s = await this.client.call('readdir', args);
     if (this.takes(s)) {
@@ -397,7 +433,6 @@ export class CachingMeta implements MetaApi {
   }
 
   async openPath(args: { path: string }): Promise<{ attr: Attr; layout: FileLayout | null }> {
-    await this.unlinksLanded();
     if (this.active) {
       const attr = this.attrs.get(args.path);
       const layout = attr && attr.type === 'file' ? this.layouts.get(attr.ino) : undefined;
@@ -406,6 +441,7 @@ export class CachingMeta implements MetaApi {
         return { attr, layout: layout ?? null };
       }
     }
+    await this.unlinksLanded();
     this.stats.misses++;
     const s = await this.client.call('openPath', args);
     if (this.takes(s)) {
@@ -416,7 +452,6 @@ export class CachingMeta implements MetaApi {
   }
 
   async getLayout(args: { ino: Ino }): Promise<FileLayout> {
-    await this.unlinksLanded();
     if (this.active) {
       const layout = this.layouts.get(args.ino);
       if (layout) {
@@ -424,6 +459,7 @@ export class CachingMeta implements MetaApi {
         return layout;
       }
     }
+    await this.unlinksLanded();
     this.stats.misses++;
     const s = await this.client.call('getLayout', args);
     if (this.takes(s)) this.putLayout(s.result);
@@ -485,9 +521,33 @@ export class CachingMeta implements MetaApi {
     // Answered here: the name is gone for this client now, and for the server with the next batch.
     // The inode is named when the cache knows it (it is exact while the delegation holds).
     const ino = this.attrs.get(args.path)?.ino;
-    this.apply(changeOf('unlink', args)!);
+    this.forgetUnlinked(args.path);
     this.unlinks.add(ino === undefined ? { path: args.path } : { path: args.path, ino });
   }
+  /**
+   * What an unlink answered here changes in this cache: the name leaves its directory's listing, and
+   * the directory's times move as a local file system's would, so that a path walk through it (the
+   * kernel looks the directory up before each `unlink(path)`) needs no round trip meanwhile.
+   */
+  private forgetUnlinked(path: string): void {
+    const dir = parentOf(path);
+    const listing = this.names.get(dir);
+    const attr = this.attrs.get(dir);
+    this.apply(changeOf('unlink', { path })!);
+    if (listing) this.putNames(dir, listing.without(nameOf(path)));
+    if (attr) {
+      const now = Date.now();
+      this.putAttr(dir, { ...attr, mtimeMs: now, ctimeMs: now });
+    }
+    this.countPending(dir, 1);
+  }
+
+  private countPending(dir: string, delta: number): void {
+    const n = (this.pendingIn.get(dir) ?? 0) + delta;
+    if (n > 0) this.pendingIn.set(dir, n);
+    else this.pendingIn.delete(dir);
+  }
+
   rmdir(args: Parameters<MetaApi['rmdir']>[0]): Promise<void> { return this.change('rmdir', args); }
   rename(args: Parameters<MetaApi['rename']>[0]): Promise<void> { return this.change('rename', args); }
   setattr(args: Parameters<MetaApi['setattr']>[0]): Promise<Attr> { return this.change('setattr', args); }

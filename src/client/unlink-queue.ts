@@ -20,6 +20,8 @@ export interface UnlinkQueueOptions {
   send(entries: UnlinkEntry[]): Promise<UnlinkManyResult>;
   /** Whether the unlink delegation still holds: a batch is only sent (and sent again) while it does. */
   mayDeliver(): boolean;
+  /** After each batch: answered by the server (delivered), or given up without an answer. */
+  settled?(entries: UnlinkEntry[], delivered: boolean): void;
   /** How long a batch is sent again while the server cannot be reached (EIO), before it is given up. */
   giveUpMs: number;
   retryMs: number;
@@ -60,18 +62,22 @@ export class UnlinkQueue {
     try {
       // One turn of the event loop first, so unlinks answered meanwhile share the first batch.
       await new Promise<void>((resolve) => setImmediate(resolve));
-      while (this.queue.length > 0) await this.deliver(this.queue.splice(0, MAX_UNLINK_BATCH));
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, MAX_UNLINK_BATCH);
+        this.opts.settled?.(batch, await this.deliver(batch));
+      }
     } finally {
       this.running = null;
     }
   }
 
-  private async deliver(batch: UnlinkEntry[]): Promise<void> {
+  /** True when the server answered the batch (each entry made, or refused on its own). */
+  private async deliver(batch: UnlinkEntry[]): Promise<boolean> {
     const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       if (!this.opts.mayDeliver()) {
         for (const entry of batch) this.fail(entry, 'ESTALE', 'the unlink delegation lapsed before it could be delivered (metadata server unreachable or restarted)');
-        return;
+        return false;
       }
       let result: UnlinkManyResult;
       try {
@@ -84,13 +90,13 @@ export class UnlinkQueue {
           continue;
         }
         for (const entry of batch) this.fail(entry, e.code, e.message);
-        return;
+        return false;
       }
       this.stats.batches++;
       this.stats.sent += batch.length;
       // ENOENT: gone already, by another client or by this batch's earlier try whose answer was lost.
       for (const f of result.failed) if (f.code !== 'ENOENT') this.fail(batch[f.index]!, f.code, f.message);
-      return;
+      return true;
     }
   }
 

@@ -113,6 +113,8 @@ export interface UnlinkEntry {
 export interface UnlinkManyResult {
   /** The entries that were not unlinked, by their index in the request. */
   failed: Array<{ index: number; code: ErrnoCode; message: string }>;
+  /** The directories the entries were in, as the batch left them (a client caches them). */
+  parents: Array<{ path: string; attr: Attr }>;
 }
 
 /** Entries one unlinkMany may carry. */

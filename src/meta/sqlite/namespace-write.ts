@@ -1,7 +1,7 @@
 // Namespace changes other than rename: create, mkdir, symlink, link, unlink, rmdir, setattr.
 // Each runs in one transaction; errno choices follow what Linux on ext4 returns.
 import { FsError } from '../../common/errors.js';
-import { ROOT_INO, type Attr, type FileType, type Ino, type Owner, type UnlinkEntry, type UnlinkManyResult } from '../api.js';
+import { ROOT_INO, parentOf, type Attr, type FileType, type Ino, type Owner, type UnlinkEntry, type UnlinkManyResult } from '../api.js';
 import { dropLink } from './refs.js';
 import { child, getAttr, resolveParent, resolvePath, touchDir } from './resolve.js';
 import type { SqlContext } from './sql-context.js';
@@ -106,6 +106,7 @@ export function unlink(ctx: SqlContext, a: { path: string }): void {
 /** One transaction; each entry in a savepoint of its own, so a refused one undoes only itself. */
 export function unlinkMany(ctx: SqlContext, a: { entries: UnlinkEntry[] }): UnlinkManyResult {
   const failed: UnlinkManyResult['failed'] = [];
+  const parents: UnlinkManyResult['parents'] = [];
   ctx.txNamespace(() => {
     a.entries.forEach((e, index) => {
       try {
@@ -115,8 +116,15 @@ export function unlinkMany(ctx: SqlContext, a: { entries: UnlinkEntry[] }): Unli
         failed.push({ index, code: err.code, message: err.message });
       }
     });
+    for (const path of new Set(a.entries.map((e) => parentOf(e.path)))) {
+      try {
+        parents.push({ path, attr: getAttr(ctx, resolvePath(ctx, path).ino) });
+      } catch (err) {
+        if (!(err instanceof FsError)) throw err; // a parent that is gone (or never was) has no attributes
+      }
+    }
   });
-  return { failed };
+  return { failed, parents };
 }
 
 function unlinkOne(ctx: SqlContext, a: UnlinkEntry): void {
