@@ -192,10 +192,14 @@ export class CachingMeta implements MetaApi {
     this.listeners.push(listener);
   }
 
-  /** Whether an answer may be cached: same epoch, and no applied change is newer than it. */
+  /** Whether an answer is current: same epoch, and no applied change is newer than it. */
+  private current(s: Stamped<unknown>): boolean {
+    return this.active && s.epoch === this.epoch && s.seq >= this.floor;
+  }
+
+  /** Whether an answer may be cached: current, and (it may predate them) no unlink answered here is on its way. */
   private takes(s: Stamped<unknown>): boolean {
-    // While unlinks answered here are on their way, an answer may predate them: not kept.
-    return this.active && s.epoch === this.epoch && s.seq >= this.floor && !this.unlinks?.busy;
+    return this.current(s) && !this.unlinks?.busy;
   }
 
   private apply(c: Change): void {
@@ -231,7 +235,8 @@ export class CachingMeta implements MetaApi {
       this.clear();
       return;
     }
-    const learnable = s !== null && (method === 'unlinkMany' ? this.active && s.epoch === this.epoch && s.seq >= this.floor : this.takes(s));
+    // A landing batch is learned while the queue is still busy: it is what the queue waits for.
+    const learnable = s !== null && (method === 'unlinkMany' ? this.current(s) : this.takes(s));
     if (s && s.exact && s.seq > this.applied && learnable && c) {
       this.learnOwn(method, args as Record<string, unknown>, s.result, c);
       this.ownSeqs.add(s.seq);
@@ -271,7 +276,6 @@ export class CachingMeta implements MetaApi {
     }
   }
 
-  /** A change of one name: its parent's listing is kept (with the name added or removed), not dropped. */
   /**
    * A batch of this client's unlinks, answered exactly: the names stay out of their cached listings,
    * and each directory takes the attributes the server gave it, unless more unlinks in it are still
@@ -287,12 +291,13 @@ export class CachingMeta implements MetaApi {
     for (const { dir, listing, attr } of kept) {
       if (listing) this.putNames(dir, listing);
       const later = (this.pendingIn.get(dir) ?? 0) - inBatch.get(dir)!;
-      const answered = result.parents.find((p: { path: string }) => p.path === dir)?.attr;
+      const answered = result.parents.find((p) => p.path === dir)?.attr;
       if (later > 0 && attr) this.putAttr(dir, attr);
       else if (answered) this.putAttr(dir, answered);
     }
   }
 
+  /** A change of one name: its parent's listing is kept (with the name added or removed), not dropped. */
   private learnNamed(method: 'create' | 'mkdir' | 'symlink' | 'unlink' | 'setattr', path: string, attr: Attr, c: Change): void {
     const parent = parentOf(path);
     const listing = this.names.get(parent);

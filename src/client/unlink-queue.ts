@@ -32,7 +32,6 @@ export class UnlinkQueue {
   private queue: UnlinkEntry[] = [];
   private running: Promise<void> | null = null;
   private failure: FsError | null = null;
-  readonly stats = { sent: 0, batches: 0, failed: 0 };
 
   constructor(private readonly opts: UnlinkQueueOptions) {}
 
@@ -92,8 +91,6 @@ export class UnlinkQueue {
         for (const entry of batch) this.fail(entry, e.code, e.message);
         return false;
       }
-      this.stats.batches++;
-      this.stats.sent += batch.length;
       // ENOENT: gone already, by another client or by this batch's earlier try whose answer was lost.
       for (const f of result.failed) if (f.code !== 'ENOENT') this.fail(batch[f.index]!, f.code, f.message);
       return true;
@@ -101,7 +98,6 @@ export class UnlinkQueue {
   }
 
   private fail(entry: UnlinkEntry, code: FsError['code'], message: string): void {
-    this.stats.failed++;
     this.opts.logger?.error({ path: entry.path, code, err: message }, 'an unlink already answered could not be made; the file is still there');
     this.failure ??= new FsError('EIO', `unlink of ${entry.path} was answered but could not be made (${code}: ${message})`);
   }

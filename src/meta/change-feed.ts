@@ -74,7 +74,7 @@ export class ChangeFeed {
   private readonly persistHorizon: ((untilMs: number) => Promise<void>) | null;
   private readonly clients = new Map<string, ClientState>();
   /** Publishers waiting for acknowledgements (woken by polls). */
-  private ackWaiters = new Set<() => void>();
+  private readonly ackWaiters = new Set<() => void>();
   /** Long polls waiting for a change, with the client each polls for (woken by others' changes). */
   private pollWaiters = new Map<() => void, string>();
   /**
@@ -88,7 +88,7 @@ export class ChangeFeed {
   /** The client holding the unlink delegation, and whether it has been asked to give it back. */
   private holder: { client: string; recalled: boolean } | null = null;
   /** Requests waiting for the holder to release (woken when it does). */
-  private releaseWaiters = new Set<() => void>();
+  private readonly releaseWaiters = new Set<() => void>();
 
   constructor(opts: Partial<ChangeFeedOptions> = {}) {
     this.leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
@@ -208,9 +208,7 @@ export class ChangeFeed {
 
   private release(): void {
     this.holder = null;
-    const w = this.releaseWaiters;
-    this.releaseWaiters = new Set();
-    for (const f of w) f();
+    wakeAll(this.releaseWaiters);
   }
 
   /** Ends waiting polls and publishers (the server is stopping). */
@@ -241,9 +239,7 @@ export class ChangeFeed {
   }
 
   private wakePublishers(): void {
-    const w = this.ackWaiters;
-    this.ackWaiters = new Set();
-    for (const f of w) f();
+    wakeAll(this.ackWaiters);
   }
 
   /** Wakes the polls a change by `origin` is news for (all of them for null: no client made it). */
@@ -263,4 +259,9 @@ export class ChangeFeed {
       add(done);
     });
   }
+}
+
+/** Wakes every sleeper of a set (sleepUntil): each takes itself out of it, so a copy is walked. */
+function wakeAll(waiters: Set<() => void>): void {
+  for (const f of [...waiters]) f();
 }
