@@ -5,6 +5,12 @@ import { parseIntArg, parseSizeArg, MIN_BLOCK_SIZE_BYTES } from '../common/confi
 /** Short, so a write that cannot reach Qw fails quickly: ~90 cells run in a minute or two. */
 const EVAL_WRITE_WAIT_MS = 300;
 
+function parallel(raw: string): number {
+  const n = parseIntArg('--parallel', raw);
+  if (n < 1) throw new Error(`--parallel must be at least 1, got ${n}`);
+  return n;
+}
+
 export function registerEvalCommand(program: Command): void {
   program
     .command('eval')
@@ -13,10 +19,11 @@ export function registerEvalCommand(program: Command): void {
     .option('--block-size <bytes>', 'block size of the eval clusters', String(MIN_BLOCK_SIZE_BYTES))
     .option('--write-wait-ms <ms>', 'how long a write waits for Qw servers before EIO', String(EVAL_WRITE_WAIT_MS))
     .option('--isolated-crash-cells', 'restart every crashed server between crash cells (slower; by default each row reaches k crashed servers by killing one more)')
+    .option('--parallel <n>', 'clusters run at once (each N data servers and a metadata server)', '2')
     .option('--keep', 'keep the clusters\' directory (printed on stderr) for inspection')
     .addHelpText('after', '\nEvery cell is predicted by DESIGN.md: write succeeds iff N - crashed >= Qw, read iff N - crashed - corrupted >= Qr.\n' +
       'Exit status: 0 if every cell is as predicted, 1 if any is not (a bug) or on error.')
-    .action(async (o: { json?: boolean; blockSize: string; writeWaitMs: string; keep?: boolean; isolatedCrashCells?: boolean }) => {
+    .action(async (o: { json?: boolean; blockSize: string; writeWaitMs: string; parallel: string; keep?: boolean; isolatedCrashCells?: boolean }) => {
       // Loaded on demand: every server process parses this CLI, and should not load eval to do so.
       const [{ formatEval }, { cellCount, runEval }, { createProgress }] = await Promise.all([
         import('../eval/format.js'), import('../eval/run-eval.js'), import('../fsck/progress.js'),
@@ -36,6 +43,7 @@ export function registerEvalCommand(program: Command): void {
           writeWaitMs: parseIntArg('--write-wait-ms', o.writeWaitMs),
           requestTimeoutMs: 5_000,
           keep: o.keep === true,
+          parallel: parallel(o.parallel),
           isolatedCrashCells: o.isolatedCrashCells === true,
           onCell: () => progress.tick(),
           aborted: () => interrupted,

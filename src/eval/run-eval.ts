@@ -67,11 +67,16 @@ export interface EvalOptions extends HarnessOptions {
   onCell?: (table: TableSpec, col: ColumnSpec) => void;
   /** Stops between cells when it returns true (Ctrl-C). */
   aborted?: () => boolean;
+  /** Clusters running at once (default DEFAULT_EVAL_PARALLEL). */
+  parallel?: number;
 }
 
-export function cellCount(plan = evalPlan()): number {
+export function cellCount(plan: TableSpec[] = evalPlan()): number {
   return plan.reduce((n, t) => n + t.groups.reduce((m, g) => m + g.columns.length, 0), 0);
 }
+
+/** Clusters run at once by default: eval's time goes to process starts and waits, which overlap. */
+export const DEFAULT_EVAL_PARALLEL = 2;
 
 export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const started = Date.now();
@@ -79,51 +84,75 @@ export async function runEval(opts: EvalOptions): Promise<EvalResult> {
   const root = opts.root ?? (await mkdtemp(join(tmpdir(), 'quorumfs-eval-')));
   opts.onRoot?.(root);
   const results = new Map<TableSpec, TableResult>();
-  const mismatches: Mismatch[] = [];
-  // Tables sharing N and Qw share one cluster, started once, in the plan's order.
-  const clusterKeys = [...new Set(plan.map((t) => t.cluster.key))];
+  const mismatches = new Map<TableSpec, Mismatch[]>();
+  // Tables sharing N and Qw share one cluster, started once; their tables run in the plan's order.
+  // Clusters are independent (own directory, ports and processes), so several run at once; the
+  // largest first, so the lanes end close together.
+  const byCluster = [...new Set(plan.map((t) => t.cluster.key))]
+    .map((key) => plan.filter((t) => t.cluster.key === key))
+    .sort((a, b) => cellCount(b) - cellCount(a));
   let seq = 0;
+  let failed = false;
+  let firstError: unknown;
   // Checked before every cell; throwing from inside a crash row still restarts its servers.
   const beginCell = (t: TableSpec, col: ColumnSpec) => {
-    if (opts.aborted?.()) throw new Error('eval interrupted');
+    if (opts.aborted?.() || failed) throw new Error('eval interrupted');
     opts.onCell?.(t, col);
   };
-  try {
-    for (const key of clusterKeys) {
-      const tables = plan.filter((t) => t.cluster.key === key);
-      const cluster = await startEvalCluster(root, tables[0]!.cluster, opts);
-      try {
-        for (const t of tables) {
-          const res = tableResult(t);
-          results.set(t, res);
-          for (const g of t.groups) {
-            const paths = new Map(g.columns.map((col) => [col, cellPath(t, col, ++seq)]));
-            const outcomes: CellOutcome[] = [];
-            if (g.fault === 'crash') {
-              outcomes.push(...await runCrashRow(cluster, t.readQuorum, g.columns, (col) => paths.get(col)!, {
-                isolated: opts.isolatedCrashCells === true, onCell: (col) => beginCell(t, col),
-              }));
-            } else {
-              for (const col of g.columns) {
-                beginCell(t, col);
-                outcomes.push(await runCorruptCell(cluster, t.readQuorum, col, paths.get(col)!));
-              }
+  const runCluster = async (tables: TableSpec[]) => {
+    const cluster = await startEvalCluster(root, tables[0]!.cluster, opts);
+    try {
+      for (const t of tables) {
+        const res = tableResult(t);
+        results.set(t, res);
+        mismatches.set(t, []);
+        for (const g of t.groups) {
+          const paths = new Map(g.columns.map((col) => [col, cellPath(t, col, ++seq)]));
+          const outcomes: CellOutcome[] = [];
+          if (g.fault === 'crash') {
+            outcomes.push(...await runCrashRow(cluster, t.readQuorum, g.columns, (col) => paths.get(col)!, {
+              isolated: opts.isolatedCrashCells === true, onCell: (col) => beginCell(t, col),
+            }));
+          } else {
+            for (const col of g.columns) {
+              beginCell(t, col);
+              outcomes.push(await runCorruptCell(cluster, t.readQuorum, col, paths.get(col)!));
             }
-            g.columns.forEach((col, i) => {
-              const row = judgeCell(t, col, outcomes[i]!);
-              res.rows.push(row);
-              mismatches.push(...mismatchesOf(t, row));
-            });
           }
+          g.columns.forEach((col, i) => {
+            const row = judgeCell(t, col, outcomes[i]!);
+            res.rows.push(row);
+            mismatches.get(t)!.push(...mismatchesOf(t, row));
+          });
         }
-      } finally {
-        await cluster.stop();
+      }
+    } finally {
+      await cluster.stop();
+    }
+  };
+  const lane = async () => {
+    for (let tables = byCluster.shift(); tables && !failed; tables = byCluster.shift()) {
+      try {
+        await runCluster(tables);
+      } catch (err) {
+        // The other lanes stop at their next cell, and stop their clusters.
+        if (!failed) firstError = err;
+        failed = true;
+        return;
       }
     }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, opts.parallel ?? DEFAULT_EVAL_PARALLEL) }, lane));
+    if (failed) throw firstError;
   } finally {
     if (!opts.keep && !opts.root) await rm(root, { recursive: true, force: true });
   }
-  return { tables: plan.map((t) => results.get(t)!).filter(Boolean), mismatches, elapsedMs: Date.now() - started };
+  return {
+    tables: plan.map((t) => results.get(t)!).filter(Boolean),
+    mismatches: plan.flatMap((t) => mismatches.get(t) ?? []),
+    elapsedMs: Date.now() - started,
+  };
 }
 
 function tableResult(t: TableSpec): TableResult {
