@@ -392,7 +392,9 @@ test('unmounting with files still open commits them', { skip }, async () => {
   const mnt = await mountKernel(mp);
   const pid = mnt.child.pid!;
   // A shell keeps a file open with data written; the mount goes away under it (lazily: it is busy).
-  const holder = bash(`exec 3>'${mp}/open.txt'; echo "still open at unmount" >&3; sleep 20`);
+  // The shell holds the file until the test lets it go (at most 60 s), not for a fixed sleep.
+  const letGo = join(mp, '..', 'let-go');
+  const holder = bash(`exec 3>'${mp}/open.txt'; echo "still open at unmount" >&3; for i in $(seq 600); do [ -e '${letGo}' ] && break; sleep 0.1; done`);
   await new Promise((r) => setTimeout(r, 1000));
   const busy = await qfs(['umount', mp]);
   assert.equal(busy.code, 1);
@@ -403,6 +405,7 @@ test('unmounting with files still open commits them', { skip }, async () => {
   const deadline = Date.now() + 30_000;
   while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   assert.equal(pidAlive(pid), false, 'the mount process exited while the file was still open');
+  await fs.writeFile(letGo, '');
   await mnt.unmount();
   await holder;
 
