@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
 import { DEFAULT_CONFIG, parseIntArg, parseSizeArg } from '../common/config.js';
 import { readSecretFile } from '../common/auth.js';
-import { prepareCluster, startCluster, stopCluster } from '../cluster/local.js';
-import { clusterStatus, formatStatus } from '../cluster/status.js';
 import { paths, requireClusterState, metaUrlOf } from '../cluster/state.js';
 import { clusterDir } from './options.js';
 import { unmountClusterMounts } from './cluster-mounts.js';
+
+/** Loaded when a command runs: they bring the HTTP client, which `--help` and the servers' own
+ * argument parsing should not pay for. */
+const local = () => import('../cluster/local.js');
 
 interface UpFlags {
   dir?: string;
@@ -44,6 +46,7 @@ export function registerClusterCommands(program: Command, hooks: { mount?: (dir:
       if (config.replicas !== undefined && config.readQuorum === undefined) {
         defaults.readQuorum = Math.min(config.replicas, Math.max(1, config.replicas - (config.writeQuorum ?? config.replicas) + 1, Math.ceil(config.replicas / 2)));
       }
+      const { prepareCluster, startCluster, stopCluster } = await local();
       const state = await prepareCluster({ dir, config }, defaults);
       const run = await startCluster(dir, state);
       const c = state.config;
@@ -76,7 +79,7 @@ export function registerClusterCommands(program: Command, hooks: { mount?: (dir:
       const dir = clusterDir(o);
       const state = requireClusterState(dir);
       for (const mp of await unmountClusterMounts(dir, metaUrlOf(state))) process.stdout.write(`unmounted ${mp}\n`);
-      const n = await stopCluster(dir, state);
+      const n = await (await local()).stopCluster(dir, state);
       process.stdout.write(n ? `stopped ${n} server${n === 1 ? '' : 's'} in ${dir}\n` : `no server was running in ${dir}\n`);
     });
 
@@ -88,6 +91,7 @@ export function registerClusterCommands(program: Command, hooks: { mount?: (dir:
     .action(async (o: { dir?: string; json?: boolean }) => {
       const dir = clusterDir(o);
       const state = requireClusterState(dir);
+      const { clusterStatus, formatStatus } = await import('../cluster/status.js');
       const status = await clusterStatus(state, readSecretFile(paths.secret(dir)));
       process.stdout.write(o.json ? JSON.stringify(status, null, 2) + '\n' : formatStatus(status) + '\n');
     });

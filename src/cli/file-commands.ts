@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { open as openLocal, stat as statLocal } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { connectFromOptions } from '../client/connect.js';
 import type { QuorumFsClient } from '../client/fs-client.js';
 import { FsError } from '../common/errors.js';
 import type { Attr } from '../meta/api.js';
@@ -15,6 +14,8 @@ export function remotePath(p: string): string {
 }
 
 async function withClient<T>(o: EndpointOptions, fn: (c: QuorumFsClient) => Promise<T>): Promise<T> {
+  // Loaded here: the client is most of the CLI's code, and other commands do not need it.
+  const { connectFromOptions } = await import('../client/connect.js');
   const c = await connectFromOptions(o);
   try {
     return await fn(c);

@@ -4,7 +4,6 @@ import { parseIntArg, parseSizeArg, DEFAULT_CONFIG } from '../common/config.js';
 import { readSecretFile } from '../common/auth.js';
 import { parseListen } from '../common/http-server.js';
 import { socketPathFits } from '../common/local-socket.js';
-import { createLogger } from '../common/log.js';
 import { lifecycle } from './lifecycle.js';
 import { DEFAULT_NAMESPACE_SYNC_DELAY_MS } from '../meta/sqlite/sql-context.js';
 
@@ -43,7 +42,7 @@ export function registerServerCommands(program: Command): void {
       const scrubIntervalMs = parseIntArg('--scrub-interval-ms', o.scrubIntervalMs);
       lifecycle.longRunning = true;
       // Loaded on demand: one-shot commands should not pay for the server modules.
-      const { runDataServer } = await import('../dataserver/main.js');
+      const [{ runDataServer }, { createLogger }] = await Promise.all([import('../dataserver/main.js'), import('../common/log.js')]);
       await runDataServer({
         dir: o.dir,
         host: listen.host,
@@ -86,7 +85,7 @@ export function registerServerCommands(program: Command): void {
       };
       const namespaceSyncMs = parseIntArg('--namespace-sync-ms', o.namespaceSyncMs);
       lifecycle.longRunning = true;
-      const { runMetaServer } = await import('../meta/main.js');
+      const [{ runMetaServer }, { createLogger }] = await Promise.all([import('../meta/main.js'), import('../common/log.js')]);
       await runMetaServer({
         metaUrl: o.meta,
         host: listen.host,

@@ -8,6 +8,7 @@ import { FuseNativeBinding, findMount, unmountPath, type FuseBinding, type Mount
 import type { CapacityProbe } from './capacity.js';
 import { KERNEL_MOUNT_DEFAULTS, KernelFuseBinding, kernelOptionsFromEnv } from './kernel/binding.js';
 import { QuorumOps } from './ops.js';
+import { DEFAULT_BINDING, parseBindingName, type BindingName } from './binding-name.js';
 import { pidAlive } from '../cluster/processes.js';
 
 /** How long a stat on an existing mount may take before we call its owner hung. */
@@ -17,23 +18,11 @@ const MOUNT_POLL_MS = 1_000;
 /** fsname of our mounts: `quorumfs@<pid>` lets anyone tell whether the owner is alive. */
 const FSNAME_RE = /^quorumfs@(\d+)$/;
 
-/** `kernel`: /dev/fuse spoken directly (src/fuse/kernel); `libfuse`: @cocalc/fuse-native. */
-export type BindingName = 'kernel' | 'libfuse';
-export const BINDING_NAMES: readonly BindingName[] = ['kernel', 'libfuse'];
-/** The binding when neither the caller nor QUORUMFS_FUSE_BINDING chooses one (kernel needs root; without it the libfuse one is used). */
-export const DEFAULT_BINDING: BindingName = 'kernel';
-
 export interface MountFsOptions extends Partial<Omit<MountOptions, 'fsname'>> {
   capacity?: CapacityProbe;
   /** A binding object, or its name; default: QUORUMFS_FUSE_BINDING, else DEFAULT_BINDING. */
   binding?: FuseBinding | BindingName;
   owner?: { uid: number; gid: number };
-}
-
-/** A binding name from user input (flag or environment); throws a one-line error for others. */
-export function parseBindingName(raw: string, from = '--binding'): BindingName {
-  if ((BINDING_NAMES as readonly string[]).includes(raw)) return raw as BindingName;
-  throw new Error(`${from} must be one of ${BINDING_NAMES.join(', ')}, got "${raw}"`);
 }
 
 export function createBinding(choice: FuseBinding | BindingName | undefined, logger: Logger): FuseBinding {
