@@ -368,19 +368,34 @@ export class CachingMeta implements MetaApi {
     if (!a) return;
     this.attrs.delete(path);
     this.unindex(path);
-    const set = this.pathsOfIno.get(a.ino);
+    this.forgetIno(path, a.ino);
+  }
+
+  /** path no longer names ino here; the inode's block list goes with its last cached name. */
+  private forgetIno(path: string, ino: Ino): void {
+    const set = this.pathsOfIno.get(ino);
     set?.delete(path);
     if (set && set.size === 0) {
-      this.pathsOfIno.delete(a.ino);
-      this.layouts.delete(a.ino);
+      this.pathsOfIno.delete(ino);
+      this.layouts.delete(ino);
     }
   }
 
   private putAttr(path: string, a: Attr): void {
     // Another name of a hard-linked file changes its nlink and ctime under us: not kept.
     if (a.type !== 'dir' && a.nlink > 1) return;
-    if (this.attrs.size >= this.maxEntries) this.clear();
-    this.dropAttr(path);
+    // Replaced in place, never deleted and set again: V8's Map leaves a deleted key in its hash
+    // chain until the table is rebuilt, so a directory put back after every change in it (an
+    // unlink loop) made each lookup of it walk up to the whole map's size of dead entries.
+    const old = this.attrs.get(path);
+    if (old && old.ino === a.ino) {
+      // As when the name was dropped and put anew: the inode's cached block list is not kept.
+      this.layouts.delete(a.ino);
+      this.attrs.set(path, a);
+      return;
+    }
+    if (old) this.forgetIno(path, old.ino);
+    else if (this.attrs.size >= this.maxEntries) this.clear();
     this.attrs.set(path, a);
     this.index(path);
     let set = this.pathsOfIno.get(a.ino);
@@ -536,10 +551,12 @@ export class CachingMeta implements MetaApi {
    */
   private forgetUnlinked(path: string): void {
     const dir = parentOf(path);
-    const listing = this.names.get(dir);
+    // What apply() would drop for this unlink, but the directory's entries are changed in place
+    // (see putAttr: dropping and putting them back after every unlink is what made loops slow).
+    this.dropAttr(path);
+    this.dropNames(path);
+    this.names.get(dir)?.without(nameOf(path));
     const attr = this.attrs.get(dir);
-    this.apply(changeOf('unlink', { path })!);
-    if (listing) this.putNames(dir, listing.without(nameOf(path)));
     if (attr) {
       const now = Date.now();
       this.putAttr(dir, { ...attr, mtimeMs: now, ctimeMs: now });
