@@ -8,6 +8,7 @@ import { FsError } from '../common/errors.js';
 import { joinPath, nameOf, parentOf, type Attr, type CommitRequest, type CommitResult, type DirEntry, type FileLayout, type Ino, type MetaApi, type UnlinkEntry, type UnlinkManyResult } from '../meta/api.js';
 import { changeOf, type Change } from '../meta/changes.js';
 import type { MetaClient, Stamped } from './meta-client.js';
+import { HoleyMap } from './holey-map.js';
 import { Listing } from './listing.js';
 import { UnlinkQueue } from './unlink-queue.js';
 
@@ -47,12 +48,12 @@ export class CachingMeta implements MetaApi {
   private releasing = false;
   /** Directory path -> unlinks in it answered here and not yet answered by the server. */
   private readonly pendingIn = new Map<string, number>();
-  private readonly attrs = new Map<string, Attr>();
-  private readonly pathsOfIno = new Map<Ino, Set<string>>();
-  private readonly names = new Map<string, Listing>();
+  private readonly attrs = new HoleyMap<string, Attr>();
+  private readonly pathsOfIno = new HoleyMap<Ino, Set<string>>();
+  private readonly names = new HoleyMap<string, Listing>();
   /** Directory path -> paths directly in it with something cached (see dropBelow). */
-  private readonly below = new Map<string, Set<string>>();
-  private readonly layouts = new Map<Ino, FileLayout>();
+  private readonly below = new HoleyMap<string, Set<string>>();
+  private readonly layouts = new HoleyMap<Ino, FileLayout>();
   /** Our own changes, answered exactly and applied here, that the feed will bring back: skipped then. */
   private readonly ownSeqs = new Set<number>();
   private readonly maxEntries: number;
