@@ -76,6 +76,24 @@ test('mount in the background, use it, umount; the mount process goes away', asy
   assert.deepEqual(await fs.readdir(mp), [], 'the mountpoint is an empty directory again');
 });
 
+test('up --mount, as npm start runs it, serves the new local cluster there; down unmounts it before the servers go', async () => {
+  const mp = newMountpoint();
+  const dir = join(mp, '..', 'cluster');
+  const up = await qfs(['up', '--dir', dir, '--replicas', '3', '--detach', '--mount', mp]);
+  try {
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stdout, /^QuorumFS cluster up in .*\nmounted at /);
+    assert.match(await mountSource(mp) ?? '', /^quorumfs@\d+$/);
+    await fs.writeFile(join(mp, 'started.txt'), 'up\n');
+    assert.equal(await fs.readFile(join(mp, 'started.txt'), 'utf8'), 'up\n');
+  } finally {
+    const down = await qfs(['down', '--dir', dir]);
+    assert.equal(down.code, 0, down.stderr);
+    assert.match(down.stdout, new RegExp(`unmounted ${mp}`));
+  }
+  assert.equal(await mountSource(mp), null);
+});
+
 test('one-line errors: not mounted, bad secret file, unreachable metadata server', async () => {
   const mp = newMountpoint();
   const u = await qfs(['umount', mp]);
