@@ -385,9 +385,10 @@ export class CachingMeta implements MetaApi {
   private putAttr(path: string, a: Attr): void {
     // Another name of a hard-linked file changes its nlink and ctime under us: not kept.
     if (a.type !== 'dir' && a.nlink > 1) return;
-    // Replaced in place, never deleted and set again: V8's Map leaves a deleted key in its hash
-    // chain until the table is rebuilt, so a directory put back after every change in it (an
-    // unlink loop) made each lookup of it walk up to the whole map's size of dead entries.
+    // The same inode again (a directory after each change in it): only the value is replaced, the
+    // `below` index and `pathsOfIno` stay as they are. Dropping a name without a cached listing
+    // and putting it back would delete and re-add it in its parent's `below` entry, a plain Set,
+    // whose dead entries stay in the key's hash chain until the table is rebuilt (see holey-map.ts).
     const old = this.attrs.get(path);
     if (old && old.ino === a.ino) {
       // As when the name was dropped and put anew: the inode's cached block list is not kept.
@@ -553,7 +554,7 @@ export class CachingMeta implements MetaApi {
   private forgetUnlinked(path: string): void {
     const dir = parentOf(path);
     // What apply() would drop for this unlink, but the directory's entries are changed in place
-    // (see putAttr: dropping and putting them back after every unlink is what made loops slow).
+    // rather than dropped and put back after every unlink (see putAttr and holey-map.ts).
     this.dropAttr(path);
     this.dropNames(path);
     this.names.get(dir)?.without(nameOf(path));
