@@ -31,7 +31,16 @@ up() { node "$1/bin/quorumfs.js" up --dir "$2/c" --replicas 3 --write-quorum 3 -
 down() { umount "$2/mnt" 2>/dev/null || true; node "$1/bin/quorumfs.js" down --dir "$2/c" >/dev/null 2>&1 || true; }
 trap 'down "$A" "$W/a"; down "$B" "$W/b"; rm -rf "$W"' EXIT
 mkdir -p "$W/a" "$W/b"
-up "$A" "$W/a" & up "$B" "$W/b" & wait
+up "$A" "$W/a" & pa=$!
+up "$B" "$W/b" & pb=$!
+# A bare `wait` reports success whatever its jobs did, and a mount that failed would leave an empty
+# directory: the phases would then time the local disk under the build's name.
+# Both are waited for, so the exit trap never stops a cluster that is still starting.
+ok=1; wait "$pa" || ok=0; wait "$pb" || ok=0
+[[ $ok -eq 1 ]] || { echo "ab.sh: could not bring up both clusters and mounts" >&2; exit 1; }
+for side in a b; do
+  mountpoint -q "$W/$side/mnt" || { echo "ab.sh: $W/$side/mnt is not mounted" >&2; exit 1; }
+done
 
 # The same files and tree as fsbench.sh's small-file step.
 head -c $((N * 4096)) /dev/urandom >"$W/blob"
