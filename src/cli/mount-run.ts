@@ -86,7 +86,7 @@ export async function runForeground(mountpoint: string, o: MountFlags): Promise<
       allowOther: !!o.allowOther,
       // Unset: QUORUMFS_FUSE_BINDING, else the default (see mount.ts).
       binding: o.binding !== undefined ? parseBindingName(o.binding) : undefined,
-      capacity: healthCapacityProbe(client, endpoint.secret, logger),
+      capacity: healthCapacityProbe(client.mediator.servers, client.config.replicas, logger),
     });
   } catch (err) {
     await client.close().catch(() => undefined);
