@@ -321,7 +321,7 @@ export function direntType(mode: number): number {
  * returns the new end, or -1 if it does not fit.
  */
 export function writeDirent(b: Buffer, off: number, limit: number, ino: number, nextOff: number, type: number, name: Buffer): number {
-  const size = align8(DIRENT_BASE_BYTES + name.length);
+  const size = direntBytes(name.length);
   if (off + size > limit) return -1;
   writeI64(b, ino, off);
   writeI64(b, nextOff, off + 8);
@@ -330,6 +330,11 @@ export function writeDirent(b: Buffer, off: number, limit: number, ino: number, 
   name.copy(b, off + DIRENT_BASE_BYTES);
   b.fill(0, off + DIRENT_BASE_BYTES + name.length, off + size);
   return off + size;
+}
+
+/** Size of a fuse_dirent record. */
+export function direntBytes(nameBytes: number): number {
+  return align8(DIRENT_BASE_BYTES + nameBytes);
 }
 
 /** Size of a fuse_direntplus record (entry_out, then the dirent). */
