@@ -332,6 +332,16 @@ test('a PUT without Content-Length (chunked): 411, nothing stored', async () => 
   await assertNotStored(b.hash);
 });
 
+test('a JSON body over its limit without Content-Length: 413 EFBIG as an answer, and the server goes on', async () => {
+  // MAX_SYNC_BLOCKS names of 64 hex digits, quoted, and then some: past the sync endpoint's limit.
+  const chunk = Buffer.from(`"${'a'.repeat(64)}",`.repeat(1024));
+  const chunks = [Buffer.from('{"blocks":['), ...Array.from({ length: 17 }, () => chunk)];
+  const r = await call(ds, 'POST', '/v1/sync', { body: Readable.from(chunks), headers: { 'content-type': 'application/json' } });
+  assert.equal(r.status, 413);
+  assert.equal(r.json().error.code, 'EFBIG');
+  assert.equal((await call(ds, 'GET', '/v1/health')).status, 200);
+});
+
 test('path tricks are refused with 4xx and never reach a file', async () => {
   const b = block(100);
   await call(ds, 'PUT', `/v1/blocks/${b.hash}`, { body: b.bytes });

@@ -19,6 +19,42 @@ export function sendError(res: ServerResponse, err: unknown, status?: number): v
   sendJson(res, status ?? STATUS[fe.code] ?? 500, { error: { code: fe.code, message: fe.message } });
 }
 
+/**
+ * Hands each chunk of req's body to onChunk (which throws to refuse the body) and resolves at its
+ * end. It listens for 'data' instead of iterating the stream: `for await` builds an async iterator
+ * and an end-of-stream watcher per request and a promise per chunk, and on a metadata server during
+ * small-file creates that was ~40 us of every call (its profile: createAsyncIterator, eos and
+ * readJson together 16% as much as all its SQLite transactions). Once settled it stops listening,
+ * so a refused body's later chunks go nowhere (the caller drains or drops the rest).
+ */
+function consumeBody(req: IncomingMessage, onChunk: (chunk: Buffer) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const settle = (err: unknown): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+      if (err === null) resolve();
+      else reject(err);
+    };
+    const onData = (chunk: Buffer): void => {
+      try {
+        onChunk(chunk);
+      } catch (err) {
+        settle(err);
+      }
+    };
+    const onEnd = (): void => settle(null);
+    const onError = (err: Error): void => settle(err);
+    // Closed without 'end' or 'error': the client went away mid-body.
+    const onClose = (): void => settle(new FsError('EINVAL', 'the request body ended before its end (connection closed)'));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
+}
+
 /** Reads a request body, refusing (EFBIG) bodies over limitBytes without buffering them. */
 export async function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
@@ -27,26 +63,27 @@ export async function readBody(req: IncomingMessage, limitBytes: number): Promis
   }
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
+  await consumeBody(req, (chunk) => {
     total += chunk.length;
     if (total > limitBytes) throw new FsError('EFBIG', `request body exceeds the limit of ${limitBytes} bytes`);
     chunks.push(chunk);
-  }
+  });
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
 }
 
 /**
  * Reads a body of exactly `length` bytes (its declared Content-Length, at most into.length) into
- * `into`, and returns the filled part: no chunk list, no new buffer for the caller to free.
+ * `into`, and returns the filled part: no chunk list, no new buffer for the caller to free. After
+ * it settles no chunk is copied into `into` (the caller may give it back at once).
  */
 export async function readBodyInto(req: IncomingMessage, into: Buffer, length: number): Promise<Buffer> {
   if (length > into.length) throw new FsError('EFBIG', `request body of ${length} bytes exceeds the limit of ${into.length}`);
   let total = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
+  await consumeBody(req, (chunk) => {
     if (total + chunk.length > length) throw new FsError('EINVAL', `request body is longer than its Content-Length of ${length}`);
     chunk.copy(into, total);
     total += chunk.length;
-  }
+  });
   if (total !== length) throw new FsError('EINVAL', `request body ended after ${total} of ${length} bytes`);
   return into.subarray(0, length);
 }
