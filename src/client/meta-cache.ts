@@ -407,6 +407,14 @@ export class CachingMeta implements MetaApi {
 
   // ---- cached reads ------------------------------------------------------------------------------
 
+  /** lookup()'s answer when it is a cache hit (no wait, no call); undefined otherwise. */
+  cachedAttr(path: string): Attr | undefined {
+    if (!this.active) return undefined;
+    const a = this.attrs.get(path);
+    if (a) this.stats.hits++;
+    return a;
+  }
+
   async lookup(args: { path: string }): Promise<Attr> {
     if (this.active) {
       const a = this.attrs.get(args.path);

@@ -92,6 +92,11 @@ export interface FuseOps {
   /** Present when the kernel may cache under a lease (see KernelCoherence). */
   readonly coherence?: KernelCoherence;
   getattr(path: string): Promise<FuseStat>;
+  /**
+   * What getattr would answer, when that is known without waiting (a cache hit); undefined
+   * otherwise, and the caller then calls getattr. READDIRPLUS asks it for every name it lists.
+   */
+  getattrNow?(path: string): FuseStat | undefined;
   fgetattr(path: string, fh: number): Promise<FuseStat>;
   readdir(path: string): Promise<DirName[]>;
   create(path: string, mode: number): Promise<number>;

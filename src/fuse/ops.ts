@@ -137,6 +137,15 @@ export class QuorumOps implements FuseOps {
     });
   }
 
+  getattrNow(path: string): FuseStat | undefined {
+    const m = this.client.meta;
+    if (!(m instanceof CachingMeta) || this.hidden.has(path)) return undefined;
+    const attr = m.cachedAttr(path);
+    if (!attr) return undefined;
+    this.observe(attr);
+    return this.toStat(attr, this.table.shownWriterOf(attr.ino));
+  }
+
   fgetattr(path: string, fh: number): Promise<FuseStat> {
     return this.run('fgetattr', path, async () => {
       const h = this.table.get(fh);

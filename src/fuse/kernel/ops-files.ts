@@ -189,12 +189,20 @@ export async function readdirplus(s: Session, req: Req): Promise<void> {
     fits = next;
     picked.push(i);
   }
-  const stats = await Promise.all(picked.map((i) => {
+  // Attributes the cache has are taken at once: a promise chain per name (getattr's) was most of
+  // the time of a cold listing. The others are asked for in parallel.
+  const stats: Array<FuseStat | null> = new Array<FuseStat | null>(picked.length).fill(null);
+  const waits: Array<Promise<void>> = [];
+  picked.forEach((i, k) => {
     const name = listing.entries[i]!.name;
     // . and .. are never linked by the kernel: they go out without attributes (nodeid 0).
-    if (name === '.' || name === '..') return null;
-    return s.ops.getattr(joinPath(dirPath, name)).catch(() => null);
-  }));
+    if (name === '.' || name === '..') return;
+    const path = joinPath(dirPath, name);
+    const now = s.ops.getattrNow?.(path);
+    if (now) stats[k] = now;
+    else waits.push(s.ops.getattr(path).then((st) => { stats[k] = st; }, () => undefined));
+  });
+  if (waits.length > 0) await Promise.all(waits);
   if (req.done) return;
   // Zeroed, and only what the picked entries fill: an entry without attributes goes out with an
   // all-zero entry_out, and zeroing the whole 1 MiB the kernel offers was a quarter of the mount's
