@@ -416,12 +416,9 @@ export class CachingMeta implements MetaApi {
   }
 
   async lookup(args: { path: string }): Promise<Attr> {
+    const cached = this.cachedAttr(args.path);
+    if (cached) return cached;
     if (this.active) {
-      const a = this.attrs.get(args.path);
-      if (a) {
-        this.stats.hits++;
-        return a;
-      }
       const siblings = args.path === '/' ? undefined : this.names.get(parentOf(args.path));
       if (siblings && !siblings.has(nameOf(args.path))) {
         this.stats.hits++;

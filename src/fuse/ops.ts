@@ -131,9 +131,7 @@ export class QuorumOps implements FuseOps {
       const hid = this.hidden.get(path);
       // Unlinked while open: no change elsewhere will ever name it again.
       if (hid) return { ...this.toStat(hid, this.table.shownWriterOf(hid.ino)), volatile: true };
-      const attr = await this.meta.lookup({ path });
-      this.observe(attr);
-      return this.toStat(attr, this.table.shownWriterOf(attr.ino));
+      return this.statOfLookup(await this.meta.lookup({ path }));
     });
   }
 
@@ -141,7 +139,11 @@ export class QuorumOps implements FuseOps {
     const m = this.client.meta;
     if (!(m instanceof CachingMeta) || this.hidden.has(path)) return undefined;
     const attr = m.cachedAttr(path);
-    if (!attr) return undefined;
+    return attr ? this.statOfLookup(attr) : undefined;
+  }
+
+  /** getattr's answer for attributes a lookup just gave (noted as seen, sized by an open writer). */
+  private statOfLookup(attr: Attr): FuseStat {
     this.observe(attr);
     return this.toStat(attr, this.table.shownWriterOf(attr.ino));
   }

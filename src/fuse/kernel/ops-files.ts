@@ -148,22 +148,32 @@ function direntOf(s: Session, dir: Node, listing: DirListing, i: number): { ino:
   return child ? { ino: child.ino, type: direntType(child.typeBits) } : { ino: UNKNOWN_INO, type: 0 };
 }
 
+/**
+ * Entries offset..end-1 of the listing: as many as fit in `size` bytes of records of
+ * recordBytes(name length) each, and the bytes they fill. The kernel offers up to max_pages
+ * (1 MiB) per request; a reply buffer of `bytes` is enough.
+ */
+function fitting(listing: DirListing, offset: number, size: number, recordBytes: (nameBytes: number) => number): { end: number; bytes: number } {
+  let bytes = 0;
+  let end = offset;
+  for (; end < listing.entries.length; end++) {
+    const next = bytes + recordBytes(listing.encoded[end]!.length);
+    if (next > size) break;
+    bytes = next;
+  }
+  return { end, bytes };
+}
+
 export async function readdir(s: Session, req: Req): Promise<void> {
   const node = s.node(req);
   const { fh, offset, size } = readIoIn(req.body);
   const listing = await listingFor(s, node, fh, offset);
-  // The kernel offers up to max_pages (1 MiB) per request; a buffer of what the entries fill is enough.
-  let fits = 0;
-  for (let i = offset; i < listing.entries.length; i++) {
-    const next = fits + direntBytes(listing.encoded[i]!.length);
-    if (next > size) break;
-    fits = next;
-  }
-  const limit = OUT_HEADER_BYTES + fits;
+  const { end: last, bytes } = fitting(listing, offset, size, direntBytes);
+  const limit = OUT_HEADER_BYTES + bytes;
   const b = Buffer.allocUnsafe(limit);
   let off = OUT_HEADER_BYTES;
   // Entry i carries offset i + 1: the offset the kernel sends back to continue after it.
-  for (let i = offset; i < listing.entries.length; i++) {
+  for (let i = offset; i < last; i++) {
     const d = direntOf(s, node, listing, i);
     const end = writeDirent(b, off, limit, d.ino, i + 1, d.type, listing.encoded[i]!);
     if (end < 0) break;
@@ -181,16 +191,10 @@ export async function readdirplus(s: Session, req: Req): Promise<void> {
   const { fh, offset, size } = readIoIn(req.body);
   const listing = await listingFor(s, node, fh, offset);
   const dirPath = await s.path(node);
-  const picked: number[] = [];
-  let fits = 0;
-  for (let i = offset; i < listing.entries.length; i++) {
-    const next = fits + direntplusBytes(listing.encoded[i]!.length);
-    if (next > size) break;
-    fits = next;
-    picked.push(i);
-  }
-  // Attributes the cache has are taken at once: a promise chain per name (getattr's) was most of
-  // the time of a cold listing. The others are asked for in parallel.
+  const { end, bytes } = fitting(listing, offset, size, direntplusBytes);
+  const picked = Array.from({ length: end - offset }, (_, k) => offset + k);
+  // Attributes the cache has are taken at once, without getattr's promises per name (its error
+  // wrapper, the cache's async lookup, a catch); the others are asked for in parallel.
   const stats: Array<FuseStat | null> = new Array<FuseStat | null>(picked.length).fill(null);
   const waits: Array<Promise<void>> = [];
   picked.forEach((i, k) => {
@@ -207,7 +211,7 @@ export async function readdirplus(s: Session, req: Req): Promise<void> {
   // Zeroed, and only what the picked entries fill: an entry without attributes goes out with an
   // all-zero entry_out, and zeroing the whole 1 MiB the kernel offers was a quarter of the mount's
   // time in `ls -lR` (two READDIRPLUS per directory, the second at its end).
-  const b = Buffer.alloc(OUT_HEADER_BYTES + fits);
+  const b = Buffer.alloc(OUT_HEADER_BYTES + bytes);
   let off = OUT_HEADER_BYTES;
   const linked: Node[] = [];
   picked.forEach((i, k) => {
