@@ -4,6 +4,7 @@
 import { Pool, type Dispatcher } from 'undici';
 import { authValue, CRC_HEADER, type DataServerHealth, type InventoryResult, type SyncResult } from '../common/protocol.js';
 import { FsError, type ErrnoCode } from '../common/errors.js';
+import { BlockLinks, LinkRefusal } from './block-link.js';
 import { exchange, type Answer } from './http-exchange.js';
 import type { BufferPool } from '../common/buffer-pool.js';
 
@@ -17,6 +18,11 @@ export interface DataClientOptions {
   connections: number;
   /** The server's Unix socket, when it is on this machine (src/common/local-socket.ts). */
   socketPath?: string;
+  /**
+   * Block uploads and fetches over block links (src/common/block-frames.ts) instead of HTTP;
+   * default on, QUORUMFS_BLOCK_LINKS=0 turns it off.
+   */
+  blockLinks?: boolean;
 }
 
 /** Why a copy did not count: the copy itself is bad, or the server could not be asked. */
@@ -33,6 +39,7 @@ export class DataClient {
   readonly url: string;
   private readonly pool: Pool;
   private readonly auth: string;
+  private readonly links: BlockLinks | null;
 
   constructor(opts: DataClientOptions) {
     this.index = opts.index;
@@ -47,10 +54,17 @@ export class DataClient {
       keepAliveTimeout: 60_000,
       ...(opts.socketPath ? { socketPath: opts.socketPath } : {}),
     });
+    const useLinks = (opts.blockLinks ?? true) && process.env.QUORUMFS_BLOCK_LINKS !== '0';
+    this.links = useLinks
+      ? new BlockLinks({
+        url: opts.url, socketPath: opts.socketPath, auth: this.auth, connectTimeoutMs: opts.connectTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs, links: opts.connections,
+      })
+      : null;
   }
 
   /** crc32c: the bytes' transfer checksum (hash.ts), computed when they were named. */
   async putBlock(hash: string, bytes: Buffer, sync: boolean, crc32c: number): Promise<void> {
+    if (this.links) return this.linked('PUT', () => this.links!.put(hash, bytes, sync, crc32c));
     await this.call('PUT', `/v1/blocks/${hash}${sync ? '?sync=1' : ''}`, bytes, 'application/octet-stream', undefined, { [CRC_HEADER]: String(crc32c) });
   }
 
@@ -64,6 +78,7 @@ export class DataClient {
    * buffer of `buffers` when given (the caller then decides when it is given back).
    */
   async getBlock(hash: string, buffers?: BufferPool): Promise<Buffer> {
+    if (this.links) return this.linked('GET', () => this.links!.get(hash, false, buffers));
     return this.call('GET', `/v1/blocks/${hash}?check=0`, undefined, undefined, buffers);
   }
 
@@ -85,7 +100,17 @@ export class DataClient {
   }
 
   async close(): Promise<void> {
+    await this.links?.close();
     await this.pool.destroy();
+  }
+
+  private async linked<T>(what: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (err) {
+      if (err instanceof LinkRefusal) throw this.refusal(what, 0, err.code, err.message);
+      throw new DataServerError(this.index, 'unreachable', `server ${this.index} unreachable: ${describe(err)}`);
+    }
   }
 
   private async json(method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<unknown> {
@@ -116,10 +141,15 @@ export class DataClient {
     } catch {
       // Not our server's error body; keep the status line.
     }
-    if (res.statusCode === 404 && code === 'ENOENT') throw new DataServerError(this.index, 'missing', `server ${this.index}: block missing`, 'ENOENT');
-    if (res.statusCode === 409 && code === 'EBADMSG') throw new DataServerError(this.index, 'corrupt', `server ${this.index}: copy corrupt (${message})`, 'EBADMSG');
-    if (code === 'ENOSPC') throw new DataServerError(this.index, 'refused', `server ${this.index}: disk full`, 'ENOSPC');
-    throw new DataServerError(this.index, 'refused', `server ${this.index} refused ${method} ${path.split('?')[0]}: ${code} ${message}`, code as ErrnoCode);
+    throw this.refusal(`${method} ${path.split('?')[0]}`, res.statusCode, code, message);
+  }
+
+  /** status: the HTTP status, 0 over a block link (whose answers carry the errno code alone). */
+  private refusal(what: string, status: number, code: string, message: string): DataServerError {
+    if ((status === 404 || status === 0) && code === 'ENOENT') return new DataServerError(this.index, 'missing', `server ${this.index}: block missing`, 'ENOENT');
+    if ((status === 409 || status === 0) && code === 'EBADMSG') return new DataServerError(this.index, 'corrupt', `server ${this.index}: copy corrupt (${message})`, 'EBADMSG');
+    if (code === 'ENOSPC') return new DataServerError(this.index, 'refused', `server ${this.index}: disk full`, 'ENOSPC');
+    return new DataServerError(this.index, 'refused', `server ${this.index} refused ${what}: ${code} ${message}`, code as ErrnoCode);
   }
 }
 

@@ -54,6 +54,17 @@ export class Semaphore {
     } else {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
+    return this.releaser();
+  }
+
+  /** A permit now, or null when there is none (nobody queued ahead is overtaken: they would hold one). */
+  tryAcquire(): (() => void) | null {
+    if (this.available === 0) return null;
+    this.available--;
+    return this.releaser();
+  }
+
+  private releaser(): () => void {
     let released = false;
     return () => {
       if (released) return;

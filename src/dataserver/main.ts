@@ -10,7 +10,7 @@ import { loadOrCreateIdentity } from './identity.js';
 import { MetaLink } from './meta-link.js';
 import { PeerFetcher } from './peer-fetch.js';
 import { Scrubber } from './scrubber.js';
-import { createDataServer } from './server.js';
+import { closeBlockLinks, createDataServer } from './server.js';
 
 export interface DataServerOptions {
   dir: string;
@@ -106,6 +106,7 @@ function installShutdown(server: Server, logger: Logger, stopBackground: () => v
     logger.info({ signal }, 'data server shutting down');
     server.close(() => process.exit(0));
     server.closeIdleConnections();
+    closeBlockLinks(server);
     setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
   };
   process.on('SIGTERM', stop);

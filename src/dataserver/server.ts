@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { statfs } from 'node:fs/promises';
+import type { Duplex } from 'node:stream';
 import { z } from 'zod';
 import { checkAuth } from '../common/auth.js';
 import { MAX_BLOCK_SIZE_BYTES } from '../common/config.js';
@@ -10,6 +11,7 @@ import type { Logger } from '../common/log.js';
 import {
   AUTH_HEADER, BLOCK_NAME_RE, CRC_HEADER, type DataServerHealth, type FetchResult, type InventoryResult, type PutBlockResult, type SyncResult, type VerifyResult,
 } from '../common/protocol.js';
+import { BlockLinkServer } from './block-link.js';
 import type { BlockStore } from './block-store.js';
 import { Semaphore } from './concurrency.js';
 import { isCorruptBlockError } from './corrupt-block-error.js';
@@ -65,6 +67,14 @@ const syncRequestSchema = z.object({
   blocks: z.array(z.string().regex(BLOCK_NAME_RE, 'invalid block name')).max(MAX_SYNC_BLOCKS, `at most ${MAX_SYNC_BLOCKS} blocks per sync`),
 });
 
+/** The block links each server serves, for closeBlockLinks. */
+const linksOf = new WeakMap<Server, BlockLinkServer>();
+
+/** Shutdown: block links are not HTTP connections, so closeIdleConnections does not end them. */
+export function closeBlockLinks(server: Server): void {
+  linksOf.get(server)?.closeAll();
+}
+
 export function createDataServer(ctx: DataServerContext): Server {
   const bodySlots = new Semaphore(Math.max(1, Math.floor(BUFFERED_BODIES_LIMIT_BYTES / ctx.blockSizeBytes)));
   // Upload bodies land in reused block-sized buffers: the store keeps no reference after put.
@@ -78,6 +88,12 @@ export function createDataServer(ctx: DataServerContext): Server {
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => replyError(ctx, req, res, err));
   });
+  const links = new BlockLinkServer({
+    store: ctx.store, secret: ctx.secret, blockSizeBytes: ctx.blockSizeBytes, logger: ctx.logger, onCorrupt: ctx.onCorrupt,
+    bodySlots, bodies, reads, idleTimeoutMs: SOCKET_IDLE_TIMEOUT_MS, drainCapBytes,
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => links.upgrade(req, socket, head));
+  linksOf.set(server, links);
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;

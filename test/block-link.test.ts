@@ -1,0 +1,244 @@
+// Block links (src/common/block-frames.ts) against a real `quorumfs data-server` process: round
+// trips over TCP and the Unix socket, errors answered without losing the link, refused upgrades,
+// malformed frames, and a server that stops answering or dies mid-request.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect } from 'node:net';
+import { request } from 'undici';
+import { BlockLinks, LinkError, LinkRefusal } from '../src/client/block-link.js';
+import { DataClient, DataServerError } from '../src/client/data-client.js';
+import {
+  BLOCK_LINK_PATH, BLOCK_LINK_PROTOCOL, LINK_FAILURE_ID, OP_PUT, PUT_HAS_CRC, REQUEST_HEADER_BYTES, decodeAnswerHeader, encodeRequestHeader,
+} from '../src/common/block-frames.js';
+import { transferChecksum } from '../src/common/hash.js';
+import { startDataServer, makeSecret, tempDir, type Proc } from './helpers/procs.js';
+import { block, flipByte } from './block-store-conformance.js';
+
+const BLOCK_SIZE_BYTES = 64 * 1024;
+const root = tempDir('qfs-block-link-');
+const [secretFile, secret] = makeSecret(join(root, 'conf'));
+const dir = join(root, 'data');
+const socketPath = join(root, 'ds.sock');
+const procs: Proc[] = [];
+let ds: Proc;
+
+before(async () => {
+  ds = await startDataServer({ dir, secretFile, blockSizeBytes: BLOCK_SIZE_BYTES, index: 1, dataArgs: ['--socket', socketPath, '--scrub-rate-mb-per-s', '0'] });
+  procs.push(ds);
+});
+
+after(async () => {
+  for (const p of procs) await p.kill();
+  rmSync(root, { recursive: true, force: true });
+});
+
+function links(over: { socketPath?: string; auth?: string; requestTimeoutMs?: number; idleMs?: number; url?: string } = {}): BlockLinks {
+  return new BlockLinks({
+    url: over.url ?? ds.url, socketPath: over.socketPath, auth: over.auth ?? `Bearer ${secret}`, connectTimeoutMs: 2_000,
+    requestTimeoutMs: over.requestTimeoutMs ?? 10_000, links: 2, idleMs: over.idleMs,
+  });
+}
+
+function blockFile(hash: string): string {
+  return join(dir, 'blocks', hash.slice(0, 2), hash.slice(2, 4), hash);
+}
+
+async function httpGet(hash: string): Promise<{ status: number; bytes: Buffer }> {
+  const res = await request(`${ds.url}/v1/blocks/${hash}`, { headers: { authorization: `Bearer ${secret}` } });
+  return { status: res.statusCode, bytes: Buffer.from(await res.body.arrayBuffer()) };
+}
+
+async function rejection(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  assert.fail('expected the call to fail');
+}
+
+for (const transport of ['tcp', 'unix'] as const) {
+  test(`uploads and fetches round trip over ${transport}, many at once on two links`, async () => {
+    const l = links(transport === 'unix' ? { socketPath } : {});
+    try {
+      const blocks = Array.from({ length: 40 }, (_, i) => block(i % 2 ? BLOCK_SIZE_BYTES : 1 + i * 37));
+      await Promise.all(blocks.map((b, i) => l.put(b.hash, b.bytes, i % 3 === 0, transferChecksum(b.bytes))));
+      const got = await Promise.all(blocks.map((b) => l.get(b.hash, false)));
+      got.forEach((bytes, i) => assert.ok(bytes.equals(blocks[i]!.bytes), `block ${i} must come back as written`));
+      // What went up over the link is what the HTTP API serves.
+      const viaHttp = await httpGet(blocks[1]!.hash);
+      assert.equal(viaHttp.status, 200);
+      assert.ok(viaHttp.bytes.equals(blocks[1]!.bytes));
+    } finally {
+      await l.close();
+    }
+  });
+}
+
+test('errors come back as answers and the link goes on', async () => {
+  const l = links();
+  try {
+    const missing = block(100);
+    const e1 = await rejection(l.get(missing.hash, false));
+    assert.ok(e1 instanceof LinkRefusal && e1.code === 'ENOENT', `missing block: ${e1.message}`);
+
+    const damaged = block(4096);
+    const e2 = await rejection(l.put(damaged.hash, damaged.bytes, true, (transferChecksum(damaged.bytes) ^ 1) >>> 0));
+    assert.ok(e2 instanceof LinkRefusal && e2.code === 'EINVAL' && /damaged on the way/.test(e2.message), `bad CRC: ${e2.message}`);
+    assert.equal(existsSync(blockFile(damaged.hash)), false, 'a block that failed its checksum must not be stored');
+
+    const big = block(BLOCK_SIZE_BYTES + 1);
+    const e3 = await rejection(l.put(big.hash, big.bytes, false, transferChecksum(big.bytes)));
+    assert.ok(e3 instanceof LinkRefusal && e3.code === 'EFBIG', `oversized block: ${e3.message}`);
+
+    // The oversized body was read past, so the frames after it still parse.
+    const ok = block(5000);
+    await l.put(ok.hash, ok.bytes, true, transferChecksum(ok.bytes));
+    assert.ok((await l.get(ok.hash, false)).equals(ok.bytes));
+
+    // A copy damaged on disk: with check the server finds it and quarantines it.
+    flipByte(blockFile(ok.hash), 10);
+    const raw = await l.get(ok.hash, false);
+    assert.equal(raw.equals(ok.bytes), false, 'without check the server sends its bytes as they are (the client hashes them)');
+    const e4 = await rejection(l.get(ok.hash, true));
+    assert.ok(e4 instanceof LinkRefusal && e4.code === 'EBADMSG', `corrupt copy: ${e4.message}`);
+    assert.equal(existsSync(blockFile(ok.hash)), false, 'the corrupt copy must be moved away');
+  } finally {
+    await l.close();
+  }
+});
+
+test('a wrong secret or a wrong upgrade is refused before any frame is read', async () => {
+  const wrong = links({ auth: 'Bearer 00' });
+  try {
+    const b = block(100);
+    const e = await rejection(wrong.put(b.hash, b.bytes, true, transferChecksum(b.bytes)));
+    assert.ok(e instanceof LinkError && /401/.test(e.message), `wrong secret: ${e.message}`);
+    assert.equal(existsSync(blockFile(b.hash)), false, 'nothing may be stored for a stranger');
+  } finally {
+    await wrong.close();
+  }
+  const answer = await rawExchange(`GET /v1/nope HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${secret}\r\nconnection: upgrade\r\nupgrade: ${BLOCK_LINK_PROTOCOL}\r\n\r\n`);
+  assert.match(answer.toString('latin1'), /^HTTP\/1\.1 404 /);
+  const other = await rawExchange(`GET ${BLOCK_LINK_PATH} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${secret}\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n`);
+  assert.match(other.toString('latin1'), /^HTTP\/1\.1 400 /);
+});
+
+test('a malformed frame ends that link with a reason; the server serves others', async () => {
+  const b = block(300);
+  const header = encodeRequestHeader({ length: 0, id: 7, op: 9, flags: 0, crc32c: 0, hash: b.hash });
+  const answer = await rawExchange(upgradeRequest(), header);
+  const afterUpgrade = answer.subarray(answer.indexOf('\r\n\r\n') + 4);
+  const h = decodeAnswerHeader(afterUpgrade);
+  assert.equal(h.id, LINK_FAILURE_ID);
+  assert.equal(h.status, 1);
+  assert.match(afterUpgrade.subarray(12).toString('utf8'), /unknown operation 9/);
+  const l = links();
+  try {
+    await l.put(b.hash, b.bytes, false, transferChecksum(b.bytes));
+  } finally {
+    await l.close();
+  }
+});
+
+test('a frame that arrives a byte at a time is read whole', async () => {
+  const b = block(2000);
+  const frame = Buffer.concat([encodeRequestHeader({ length: b.bytes.length, id: 1, op: OP_PUT, flags: PUT_HAS_CRC, crc32c: transferChecksum(b.bytes), hash: b.hash }), b.bytes]);
+  assert.equal(frame.length, REQUEST_HEADER_BYTES + 2000);
+  const answer = await rawExchange(upgradeRequest(), frame, 1, oneAnswer);
+  const h = decodeAnswerHeader(answer.subarray(answer.indexOf('\r\n\r\n') + 4));
+  assert.deepEqual([h.id, h.status, h.length], [1, 0, 0]);
+  assert.ok((await httpGet(b.hash)).bytes.equals(b.bytes));
+});
+
+test('a link left idle is closed, and the next call opens another', async () => {
+  const l = links({ idleMs: 100 });
+  try {
+    const a = block(10);
+    await l.put(a.hash, a.bytes, false, transferChecksum(a.bytes));
+    await new Promise((r) => setTimeout(r, 300));
+    const b = block(20);
+    await l.put(b.hash, b.bytes, false, transferChecksum(b.bytes));
+    assert.ok((await l.get(b.hash, false)).equals(b.bytes));
+  } finally {
+    await l.close();
+  }
+});
+
+test('a server that stops answering times the call out; one that dies fails it at once', async () => {
+  const b = block(1000);
+  const l = links({ requestTimeoutMs: 500 });
+  const c = new DataClient({ index: 1, url: ds.url, secret, requestTimeoutMs: 10_000, connectTimeoutMs: 2_000, connections: 2 });
+  try {
+    await l.put(b.hash, b.bytes, false, transferChecksum(b.bytes));
+    await c.putBlock(b.hash, b.bytes, false, transferChecksum(b.bytes));
+    ds.child.kill('SIGSTOP');
+    const t0 = Date.now();
+    const e = await rejection(l.get(b.hash, false));
+    assert.ok(e instanceof LinkError && /no answer within 500 ms/.test(e.message), `hung server: ${e.message}`);
+    assert.ok(Date.now() - t0 < 5_000);
+
+    const pending = rejection(c.getBlock(b.hash));
+    await new Promise((r) => setTimeout(r, 200));
+    const t1 = Date.now();
+    await ds.kill();
+    const e2 = await pending;
+    assert.ok(e2 instanceof DataServerError && e2.failure === 'unreachable', `dead server: ${e2.message}`);
+    assert.ok(Date.now() - t1 < 5_000, 'a dead server must fail the call long before its 10 s timeout');
+  } finally {
+    await l.close();
+    await c.close();
+    // Later tests in this file have none; a fresh server for anything added after.
+    ds = await startDataServer({ dir, secretFile, blockSizeBytes: BLOCK_SIZE_BYTES, index: 1, dataArgs: ['--socket', socketPath, '--scrub-rate-mb-per-s', '0'] });
+    procs.push(ds);
+  }
+});
+
+function upgradeRequest(): string {
+  return `GET ${BLOCK_LINK_PATH} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${secret}\r\nconnection: upgrade\r\nupgrade: ${BLOCK_LINK_PROTOCOL}\r\n\r\n`;
+}
+
+/** Writes head (then frame, `step` bytes at a time when given); resolves with what the server sent once it closed or `enough` holds. */
+function rawExchange(head: string, frame?: Buffer, step?: number, enough: (got: Buffer) => boolean = () => false): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = connect(ds.port, '127.0.0.1');
+    s.setNoDelay(true);
+    let got = Buffer.alloc(0);
+    const giveUp = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`no complete answer within 5 s; got ${JSON.stringify(got.toString('latin1').slice(0, 200))}`));
+    }, 5_000);
+    const done = (): void => {
+      clearTimeout(giveUp);
+      s.destroy();
+      resolve(got);
+    };
+    s.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      if (enough(got)) done();
+    });
+    s.on('close', done);
+    s.on('error', reject);
+    s.write(head);
+    if (!frame) return;
+    if (!step) {
+      s.write(frame);
+      return;
+    }
+    let at = 0;
+    const next = (): void => {
+      if (at >= frame.length) return;
+      s.write(frame.subarray(at, at + step), () => setImmediate(next));
+      at += step;
+    };
+    next();
+  });
+}
+
+/** An answer frame's header has arrived after the 101. */
+function oneAnswer(got: Buffer): boolean {
+  const end = got.indexOf('\r\n\r\n');
+  return end >= 0 && got.length >= end + 4 + 12;
+}
