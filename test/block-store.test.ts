@@ -90,7 +90,7 @@ test('DiskBlockStore: a quarantined copy is kept under DIR/quarantine/<hash>.<ti
   for (const n of names) assert.match(n, new RegExp(`^${b.hash}\\.\\d+(-\\d+)?$`));
 });
 
-test('DiskBlockStore: reopening indexes existing blocks, counts quarantine and empties tmp', async () => {
+test('DiskBlockStore: reopening indexes existing blocks, counts quarantine and empties what tmp holds', async () => {
   const dir = freshDir();
   const first = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES });
   const kept = [block(10), block(20)];
@@ -106,7 +106,59 @@ test('DiskBlockStore: reopening indexes existing blocks, counts quarantine and e
   const second = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES });
   assert.deepEqual(new Map(await second.inventory()), new Map(kept.map((b) => [b.hash, b.bytes.length])));
   assert.deepEqual(await second.stats(), { blocks: 2, bytes: 30, quarantined: 1 });
-  assert.deepEqual(readdirSync(join(dir, 'tmp')), []);
+  // The unconfirmed write a crash left is emptied and kept as a spare, never read as a block.
+  assert.deepEqual(readdirSync(join(dir, 'tmp')), ['leftover']);
+  assert.equal(statSync(join(dir, 'tmp', 'leftover')).size, 0);
+  assert.equal(second.spareCount, 1);
+  const next = block(40);
+  await second.put(next.hash, next.bytes, { sync: true });
+  assert.deepEqual(readdirSync(join(dir, 'tmp')), [], 'the spare became the new block');
+  assert.deepEqual(await second.get(next.hash), next.bytes);
+});
+
+test('DiskBlockStore: a deleted block\'s file is emptied and reused for the next new block', async () => {
+  const dir = freshDir();
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES });
+  const a = block(8192);
+  await store.put(a.hash, a.bytes, { sync: true });
+  const inode = statSync(store.pathOf(a.hash)).ino;
+  assert.equal(await store.delete(a.hash), true);
+  assert.equal(existsSync(store.pathOf(a.hash)), false);
+  const spares = readdirSync(join(dir, 'tmp'));
+  assert.equal(spares.length, 1);
+  assert.equal(statSync(join(dir, 'tmp', spares[0]!)).size, 0, 'a spare holds no data');
+  assert.deepEqual(await store.stats(), { blocks: 0, bytes: 0, quarantined: 0 });
+  for (const sync of [true, false]) {
+    const b = block(sync ? 100 : 300);
+    await store.put(b.hash, b.bytes, { sync });
+    if (sync) assert.equal(statSync(store.pathOf(b.hash)).ino, inode, 'the new block reuses the deleted one\'s inode');
+    assert.deepEqual(await store.get(b.hash), b.bytes);
+    assert.deepEqual(await store.get(b.hash, { check: false }), b.bytes);
+    await store.delete(b.hash);
+  }
+  await assert.rejects(store.get(a.hash), { code: 'ENOENT' });
+});
+
+test('DiskBlockStore: a block deleted while a read holds its file is unlinked, and the read gets its bytes', async () => {
+  const dir = freshDir();
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES });
+  const a = block(64 * 1024);
+  await store.put(a.hash, a.bytes, { sync: true });
+  // The read opens the file at once and waits for the thread pool; the delete runs meanwhile.
+  const reading = store.get(a.hash, { check: false });
+  assert.equal(await store.delete(a.hash), true);
+  assert.deepEqual(await reading, a.bytes, 'a read in progress must not see its file emptied or reused');
+  assert.deepEqual(readdirSync(join(dir, 'tmp')), [], 'a file a read held is not kept as a spare');
+});
+
+test('DiskBlockStore: spares are capped; deletes past the cap unlink', async () => {
+  const dir = freshDir();
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, maxSpareFiles: 2 });
+  const blocks = [block(10), block(20), block(30)];
+  for (const b of blocks) await store.put(b.hash, b.bytes);
+  for (const b of blocks) await store.delete(b.hash);
+  assert.equal(readdirSync(join(dir, 'tmp')).length, 2);
+  assert.equal(store.spareCount, 2);
 });
 
 test('DiskBlockStore: a block file found on disk but not indexed is adopted by get', async () => {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { close, closeSync, existsSync, fstatSync, mkdirSync, open as openCb, openSync, read, readFileSync, renameSync, write, writeSync, type Stats } from 'node:fs';
+import { close, closeSync, constants, existsSync, fstatSync, mkdirSync, open as openCb, openSync, read, readFileSync, renameSync, write, writeSync, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
-import { lstat, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { BufferPool } from '../common/buffer-pool.js';
 import { FsError } from '../common/errors.js';
@@ -12,6 +12,7 @@ import { CorruptBlockError } from './corrupt-block-error.js';
 import { DirSyncTracker } from './dir-sync-tracker.js';
 import { errnoOf, fsyncFd, fsyncPath, mapDiskFull } from './fs-util.js';
 import { OpenBlockFiles, type OpenFile } from './open-files.js';
+import { SpareFiles } from './spare-files.js';
 
 export interface BlockStoreStats {
   blocks: number;
@@ -71,6 +72,8 @@ export interface DiskBlockStoreOptions {
   maxBlockSizeBytes: number;
   /** Block files kept open for reads (default: from the descriptor limit, see openFilesCapacity). */
   maxOpenFiles?: number;
+  /** Emptied files of deleted blocks kept for new ones (default MAX_SPARE_FILES; spare-files.ts). */
+  maxSpareFiles?: number;
 }
 
 /** Synced blocks up to this size are written with write(2) on the event loop (see put). */
@@ -82,7 +85,7 @@ const SCAN_CONCURRENCY = 32;
 const FAN_OUT_RE = /^[0-9a-f]{2}$/;
 const FILE_MODE = 0o600;
 /** fs.open on raw descriptors (fs/promises would wrap it in a FileHandle). */
-const openAsync = promisify(openCb) as (path: string, flags: string, mode: number) => Promise<number>;
+const openAsync = promisify(openCb) as (path: string, flags: string | number, mode?: number) => Promise<number>;
 const DIR_MODE = 0o700;
 /** Block files kept open for reading at most (a quarter of the descriptor limit, see openFilesCapacity). */
 const MAX_OPEN_BLOCK_FILES = 4096;
@@ -113,6 +116,9 @@ export class DiskBlockStore implements BlockStore {
   private readonly locks = new KeyedMutex();
   private readonly dirSync = new DirSyncTracker();
   private readonly openFiles: OpenBlockFiles;
+  private readonly spares: SpareFiles;
+  /** Reads in progress per block: a deleted block's file is recycled only when none holds it. */
+  private readonly reading = new Map<string, number>();
   /** Fan-out leaves known to exist, so their ancestors are marked dirty only when one is created. */
   private readonly knownLeaves = new Set<string>();
   /**
@@ -132,14 +138,15 @@ export class DiskBlockStore implements BlockStore {
     this.quarantineDir = join(opts.dir, 'quarantine');
     this.maxBlockSizeBytes = opts.maxBlockSizeBytes;
     this.openFiles = new OpenBlockFiles(opts.maxOpenFiles ?? openFilesCapacity());
+    this.spares = new SpareFiles(this.tmpDir, opts.maxSpareFiles);
   }
 
-  /** Creates the layout if needed, empties tmp/ and indexes the blocks already on disk. */
+  /** Creates the layout if needed, empties what tmp/ holds into spares and indexes the blocks already on disk. */
   static async open(opts: DiskBlockStoreOptions): Promise<DiskBlockStore> {
     const store = new DiskBlockStore(opts);
     await mkdir(store.dir, { recursive: true, mode: DIR_MODE });
-    await rm(store.tmpDir, { recursive: true, force: true });
     for (const d of [store.tmpDir, store.blocksDir, store.quarantineDir]) await mkdir(d, { recursive: true, mode: DIR_MODE });
+    await store.spares.adoptAll();
     await store.scan();
     await store.makeFirstLevel();
     store.quarantinedCount = (await readdir(store.quarantineDir)).length;
@@ -168,6 +175,11 @@ export class DiskBlockStore implements BlockStore {
     return this.unsynced.size;
   }
 
+  /** Emptied files kept for new blocks (spare-files.ts). */
+  get spareCount(): number {
+    return this.spares.count;
+  }
+
   async put(hash: string, bytes: Buffer, opts: PutOptions = {}): Promise<void> {
     assertBlockName(hash);
     if (bytes.length > this.maxBlockSizeBytes) {
@@ -188,7 +200,7 @@ export class DiskBlockStore implements BlockStore {
 
     const finalPath = this.pathOf(hash);
     const leafDir = dirname(finalPath);
-    const tmpPath = join(this.tmpDir, `${hash}.${process.pid}.${++this.tmpSeq}`);
+    let tmpPath: string | undefined;
     let placed = false;
     // Close and mkdir run synchronously: each takes microseconds, while a trip through the thread
     // pool costs a wake-up of this thread. In a stream of blocks (not synced one by one) the
@@ -198,7 +210,9 @@ export class DiskBlockStore implements BlockStore {
     // for the disk anyway, and there the thread-pool trips cost more than they save.
     let fd: number | null = null;
     try {
-      fd = opts.sync ? openSync(tmpPath, 'wx', FILE_MODE) : await openAsync(tmpPath, 'wx', FILE_MODE);
+      const temp = await this.openTemp(hash, opts.sync === true);
+      tmpPath = temp.path;
+      fd = temp.fd;
       // A small synced block is copied into the page cache in microseconds: not worth a thread-pool trip either.
       if (opts.sync && bytes.length <= SMALL_WRITE_BYTES) writeAllSync(fd, bytes);
       else await writeAll(fd, bytes);
@@ -208,7 +222,7 @@ export class DiskBlockStore implements BlockStore {
       }
       // Replaces an existing copy too: that copy may be corrupt on disk, the new bytes are verified.
       await this.locks.run(hash, async () => {
-        await this.renameIntoLeaf(tmpPath, finalPath, leafDir, !opts.sync);
+        await this.renameIntoLeaf(temp.path, finalPath, leafDir, !opts.sync);
         placed = true;
         this.openFiles.remember(hash, finalPath);
         this.dirSync.markChanged(leafDir);
@@ -227,8 +241,22 @@ export class DiskBlockStore implements BlockStore {
       throw mapDiskFull(err, `storing block ${hash}`);
     } finally {
       if (fd !== null) closeQuietly(fd, opts.sync === true);
-      if (!placed) await unlink(tmpPath).catch(() => undefined);
+      if (!placed && tmpPath !== undefined) await unlink(tmpPath).catch(() => undefined);
     }
+  }
+
+  /** A file in tmp/ open for writing a new block: a spare when one is kept, else a new file. */
+  private async openTemp(hash: string, sync: boolean): Promise<{ fd: number; path: string }> {
+    const spare = this.spares.take();
+    if (spare !== undefined) {
+      try {
+        return { fd: sync ? openSync(spare, constants.O_WRONLY) : await openAsync(spare, constants.O_WRONLY), path: spare };
+      } catch {
+        // Removed behind our back: a new file instead.
+      }
+    }
+    const path = join(this.tmpDir, `${hash}.${this.spares.token}.${++this.tmpSeq}`);
+    return { fd: sync ? openSync(path, 'wx', FILE_MODE) : await openAsync(path, 'wx', FILE_MODE), path };
   }
 
   /**
@@ -311,14 +339,28 @@ export class DiskBlockStore implements BlockStore {
       if (beforeMs !== undefined && Date.now() >= beforeMs) {
         throw new FsError('ETIMEDOUT', `delete of block ${hash.slice(0, 12)} arrived after its deadline; refused`);
       }
+      // Reads open the block by name from here on; one that already holds the file keeps it whole,
+      // since then the file is unlinked, not emptied for reuse.
+      this.openFiles.drop(hash);
+      const spare = this.reading.has(hash) ? null : this.spares.reserveName();
       try {
-        await unlink(path);
+        if (spare) await rename(path, spare);
+        else await unlink(path);
       } catch (err) {
+        if (spare) this.spares.release();
         if (errnoOf(err) !== 'ENOENT') throw err;
         this.forget(hash);
         return false;
       }
       this.forget(hash);
+      if (spare) {
+        if (this.reading.has(hash)) {
+          this.spares.release();
+          await unlink(spare).catch(() => undefined);
+        } else {
+          await this.spares.keep(spare);
+        }
+      }
       return true;
     });
   }
@@ -353,14 +395,21 @@ export class DiskBlockStore implements BlockStore {
    * from. ENOENT when there is none.
    */
   private async readCopy(hash: string, keepOpen: boolean, into?: BufferPool): Promise<{ bytes: Buffer | null; ident: { dev: number; ino: number } }> {
-    const { file, st } = this.openForRead(hash, keepOpen);
+    this.reading.set(hash, (this.reading.get(hash) ?? 0) + 1);
     try {
-      // One byte longer than the file: one read both fills it and finds the end.
-      const want = Math.min(st.size, this.maxBlockSizeBytes) + 1;
-      const buf = into ? into.take(want) : Buffer.allocUnsafe(want);
-      return { bytes: await readUpTo(file.fd, buf, this.maxBlockSizeBytes), ident: { dev: st.dev, ino: st.ino } };
+      const { file, st } = this.openForRead(hash, keepOpen);
+      try {
+        // One byte longer than the file: one read both fills it and finds the end.
+        const want = Math.min(st.size, this.maxBlockSizeBytes) + 1;
+        const buf = into ? into.take(want) : Buffer.allocUnsafe(want);
+        return { bytes: await readUpTo(file.fd, buf, this.maxBlockSizeBytes), ident: { dev: st.dev, ino: st.ino } };
+      } finally {
+        this.openFiles.release(file);
+      }
     } finally {
-      this.openFiles.release(file);
+      const n = this.reading.get(hash)! - 1;
+      if (n === 0) this.reading.delete(hash);
+      else this.reading.set(hash, n);
     }
   }
 
