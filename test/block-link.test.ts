@@ -7,11 +7,11 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { request } from 'undici';
-import { BlockLinks, LinkError, LinkRefusal } from '../src/client/block-link.js';
+import { BlockLinks } from '../src/client/block-link.js';
+import { LinkError, LinkRefusal } from '../src/client/link.js';
 import { DataClient, DataServerError } from '../src/client/data-client.js';
-import {
-  BLOCK_LINK_PATH, BLOCK_LINK_PROTOCOL, LINK_FAILURE_ID, OP_PUT, PUT_HAS_CRC, REQUEST_HEADER_BYTES, decodeAnswerHeader, encodeRequestHeader,
-} from '../src/common/block-frames.js';
+import { BLOCK_LINK_PATH, BLOCK_LINK_PROTOCOL, OP_PUT, PUT_HAS_CRC, REQUEST_HEADER_BYTES, encodeRequestHeader } from '../src/common/block-frames.js';
+import { LINK_FAILURE_ID, decodeAnswerHeader } from '../src/common/link-frames.js';
 import { transferChecksum } from '../src/common/hash.js';
 import { startDataServer, makeSecret, tempDir, type Proc } from './helpers/procs.js';
 import { block, flipByte } from './block-store-conformance.js';

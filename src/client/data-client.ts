@@ -4,7 +4,8 @@
 import { Pool, type Dispatcher } from 'undici';
 import { authValue, CRC_HEADER, type DataServerHealth, type InventoryResult, type SyncResult } from '../common/protocol.js';
 import { FsError, type ErrnoCode } from '../common/errors.js';
-import { BlockLinks, LinkRefusal } from './block-link.js';
+import { BlockLinks } from './block-link.js';
+import { LinkRefusal } from './link.js';
 import { exchange, type Answer } from './http-exchange.js';
 import type { BufferPool } from '../common/buffer-pool.js';
 

@@ -6,6 +6,8 @@ import { FsError, type ErrnoCode } from '../common/errors.js';
 import { META_METHODS, type MetaApi, type ServerInfo, type IntegrityReport, type BlockFault } from '../meta/api.js';
 import type { ClusterConfig } from '../common/config.js';
 import { exchange, type Answer } from './http-exchange.js';
+import { LinkRefusal, Links } from './link.js';
+import { META_LINK_PATH, META_LINK_PROTOCOL, encodeMetaRequest } from '../common/meta-frames.js';
 import { CLIENT_HEADER, EPOCH_HEADER, EXACT_HEADER, SEQ_HEADER } from '../meta/changes.js';
 import type { PollAnswer } from '../meta/change-feed.js';
 
@@ -18,7 +20,15 @@ export interface MetaClientOptions {
   clientId?: string;
   /** The server's Unix socket, when it is on this machine (src/common/local-socket.ts). */
   socketPath?: string;
+  /**
+   * MetaApi calls over metadata links (src/common/meta-frames.ts) instead of HTTP; default on,
+   * QUORUMFS_META_LINKS=0 turns it off. Admin calls and change polls stay on HTTP.
+   */
+  metaLinks?: boolean;
 }
+
+/** Links opened at most: each carries many calls at once, and the server runs them on one thread anyway. */
+const META_LINKS = 2;
 
 /** An answer with the change sequence number it is at least as new as (see src/meta/change-feed.ts). */
 export interface Stamped<T> {
@@ -34,6 +44,7 @@ export class MetaClient {
   readonly api: MetaApi;
   private readonly pool: Pool;
   private readonly headers: Record<string, string>;
+  private readonly links: Links | null;
 
   constructor(opts: MetaClientOptions) {
     this.url = opts.url;
@@ -47,6 +58,13 @@ export class MetaClient {
       keepAliveTimeout: 60_000,
       ...(opts.socketPath ? { socketPath: opts.socketPath } : {}),
     });
+    const useLinks = (opts.metaLinks ?? true) && process.env.QUORUMFS_META_LINKS !== '0';
+    this.links = useLinks
+      ? new Links({
+        url: opts.url, socketPath: opts.socketPath, path: META_LINK_PATH, protocol: META_LINK_PROTOCOL, headers: this.headers,
+        connectTimeoutMs: 3_000, requestTimeoutMs: timeout, links: META_LINKS,
+      })
+      : null;
     const api: Record<string, (args: unknown) => Promise<unknown>> = {};
     for (const m of META_METHODS) api[m] = async (args: unknown) => (await this.call(m, args as never)).result;
     this.api = api as unknown as MetaApi;
@@ -54,6 +72,7 @@ export class MetaClient {
 
   /** A MetaApi call with the sequence stamp of its answer. */
   call<M extends keyof MetaApi>(method: M, args: Parameters<MetaApi[M]>[0]): Promise<Stamped<Awaited<ReturnType<MetaApi[M]>>>> {
+    if (this.links) return this.linked(method, JSON.stringify(args ?? {})) as Promise<Stamped<Awaited<ReturnType<MetaApi[M]>>>>;
     return this.send('POST', `/v1/meta/${method}`, JSON.stringify(args ?? {})) as Promise<Stamped<Awaited<ReturnType<MetaApi[M]>>>>;
   }
 
@@ -90,7 +109,26 @@ export class MetaClient {
   }
 
   async close(): Promise<void> {
+    await this.links?.close();
     await this.pool.destroy();
+  }
+
+  /** Not retried on a dropped link, as undici does not retry a POST: a create may have been made. */
+  private async linked(method: string, argsJson: string): Promise<Stamped<unknown>> {
+    let body: Buffer;
+    try {
+      body = await this.links!.send(encodeMetaRequest(method, argsJson), undefined);
+    } catch (err) {
+      if (err instanceof LinkRefusal) throw new FsError(err.code as ErrnoCode, err.message);
+      throw new FsError('EIO', `metadata server ${this.url} unreachable: ${(err as Error).message}`);
+    }
+    let a: Partial<Stamped<unknown>>;
+    try {
+      a = JSON.parse(body.toString('utf8')) as Partial<Stamped<unknown>>;
+    } catch {
+      throw new FsError('EIO', 'metadata server answered with a body that is not JSON');
+    }
+    return { result: a.result, seq: typeof a.seq === 'number' ? a.seq : -1, epoch: typeof a.epoch === 'string' ? a.epoch : null, exact: a.exact === true };
   }
 
   private async post(path: string, body: unknown): Promise<unknown> {

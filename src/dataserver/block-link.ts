@@ -3,15 +3,15 @@
 // route, under the same limits (block size, the buffered-bodies semaphore, pooled buffers).
 import type { Duplex } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
-import { checkAuth } from '../common/auth.js';
 import {
-  BLOCK_LINK_PATH, BLOCK_LINK_PROTOCOL, ChunkQueue, GET_CHECK, LINK_FAILURE_ID, OP_GET, OP_PUT, PUT_HAS_CRC, PUT_SYNC,
-  REQUEST_HEADER_BYTES, STATUS_DONE, STATUS_FAILED, decodeRequestHeader, encodeAnswerHeader, type FrameError, type RequestHeader,
+  BLOCK_LINK_PATH, BLOCK_LINK_PROTOCOL, GET_CHECK, OP_GET, OP_PUT, PUT_HAS_CRC, PUT_SYNC, REQUEST_HEADER_BYTES, decodeRequestHeader, type RequestHeader,
 } from '../common/block-frames.js';
 import { FsError } from '../common/errors.js';
 import type { BufferPool } from '../common/buffer-pool.js';
+import {
+  ChunkQueue, STATUS_DONE, STATUS_FAILED, acceptUpgrade, endBroken, errorBody, prepareServerSocket, writeAnswer, type FrameError,
+} from '../common/link-frames.js';
 import type { Logger } from '../common/log.js';
-import { AUTH_HEADER } from '../common/protocol.js';
 import type { BlockStore } from './block-store.js';
 import type { Semaphore } from './concurrency.js';
 import { isCorruptBlockError } from './corrupt-block-error.js';
@@ -42,10 +42,7 @@ export class BlockLinkServer {
 
   /** The HTTP server's 'upgrade' event: a link is opened, or refused with an HTTP status and closed. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    if (!checkAuth(req.headers[AUTH_HEADER] as string | undefined, this.ctx.secret)) return refuse(socket, '401 Unauthorized');
-    if (req.url !== BLOCK_LINK_PATH || req.method !== 'GET') return refuse(socket, '404 Not Found');
-    if (String(req.headers.upgrade ?? '').toLowerCase() !== BLOCK_LINK_PROTOCOL) return refuse(socket, '400 Bad Request');
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: ${BLOCK_LINK_PROTOCOL}\r\n\r\n`);
+    if (!acceptUpgrade(req, socket, this.ctx.secret, BLOCK_LINK_PATH, BLOCK_LINK_PROTOCOL)) return;
     const link = new ServerLink(this.ctx, socket, () => this.links.delete(link));
     this.links.add(link);
     link.start(head);
@@ -55,10 +52,6 @@ export class BlockLinkServer {
   closeAll(): void {
     for (const link of this.links) link.finish();
   }
-}
-
-function refuse(socket: Duplex, status: string): void {
-  socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
 }
 
 class ServerLink {
@@ -75,16 +68,11 @@ class ServerLink {
   constructor(private readonly ctx: BlockLinkContext, private readonly socket: Duplex, private readonly onClose: () => void) {}
 
   start(head: Buffer): void {
-    const s = this.socket as Duplex & { setNoDelay?: (b: boolean) => void; setTimeout?: (ms: number) => void };
-    s.setNoDelay?.(true);
-    s.setTimeout?.(this.ctx.idleTimeoutMs);
-    this.socket.on('timeout', () => this.socket.destroy());
+    prepareServerSocket(this.socket, this.ctx.idleTimeoutMs);
     this.socket.on('data', (chunk: Buffer) => {
       this.queue.push(chunk);
       this.pump();
     });
-    // A reset or a vanished client: 'close' follows and cleans up.
-    this.socket.on('error', () => {});
     this.socket.on('close', () => {
       this.closed = true;
       if (this.upload) {
@@ -197,18 +185,8 @@ class ServerLink {
     }
   }
 
-  /** done: called once the bytes are written or the link is gone (a pooled buffer goes back then). */
   private answer(id: number, status: number, body?: Buffer, done?: () => void): void {
-    if (this.closed || !this.socket.writable) {
-      done?.();
-      return;
-    }
-    const length = body?.length ?? 0;
-    this.socket.cork();
-    this.socket.write(encodeAnswerHeader(length, id, status));
-    if (body && length > 0) this.socket.write(body, () => done?.());
-    else done?.();
-    this.socket.uncork();
+    writeAnswer(this.socket, id, status, body, done);
   }
 
   private fail(h: RequestHeader, err: unknown): void {
@@ -224,14 +202,13 @@ class ServerLink {
       error = { code: 'EIO', message: err instanceof Error ? err.message : String(err) };
     }
     this.ctx.logger.warn({ link: true, op: h.op === OP_PUT ? 'put' : 'get', hash: h.hash.slice(0, 12), code: error.code }, error.message);
-    this.answer(h.id, STATUS_FAILED, Buffer.from(JSON.stringify(error)));
+    this.answer(h.id, STATUS_FAILED, errorBody(error.code, error.message));
   }
 
   /** A frame that cannot be parsed: nothing after it can be trusted, so the link ends. */
   private broken(message: string): void {
     this.ctx.logger.warn({ link: true }, `block link closed: ${message}`);
-    const body = Buffer.from(JSON.stringify({ code: 'EINVAL', message } satisfies FrameError));
     this.finishing = true;
-    this.socket.end(Buffer.concat([encodeAnswerHeader(body.length, LINK_FAILURE_ID, STATUS_FAILED), body]));
+    endBroken(this.socket, message);
   }
 }

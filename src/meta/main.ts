@@ -49,6 +49,7 @@ export async function runMetaServer(opts: MetaServerOptions): Promise<void> {
     void handler(req, res);
   });
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.on('upgrade', handler.upgrade);
 
   let stopping = false;
   const stop = (signal: string) => {

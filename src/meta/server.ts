@@ -2,14 +2,16 @@
 // Every request is authenticated before its body is read; every body is validated before the store
 // sees it. Answers are { result } or { error: { code, message } } (src/common/protocol.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { checkAuth } from '../common/auth.js';
 import { FsError, toFsError } from '../common/errors.js';
 import { readJson, sendError, sendJson } from '../common/http-server.js';
 import type { Logger } from '../common/log.js';
 import type { MetaStore } from './api.js';
-import { ADMIN_SCHEMAS, META_ARG_SCHEMAS, isMetaMethod, parseArgs } from './arg-schemas.js';
+import { ADMIN_SCHEMAS, META_ARG_SCHEMAS, isMetaMethod, parseArgs, type MetaMethod } from './arg-schemas.js';
 import { ChangeFeed } from './change-feed.js';
 import { CLIENT_HEADER, EPOCH_HEADER, EXACT_HEADER, SEQ_HEADER, changeOf } from './changes.js';
+import { MetaLinkServer, type MethodAnswer } from './meta-link.js';
 
 /**
  * A commit carries its whole block list as hex (~70 bytes per block with its size entry): 64 MiB
@@ -74,29 +76,11 @@ export function createMetaHandler(store: MetaStore, opts: { secret: string; logg
       const name = url.pathname.slice('/v1/meta/'.length);
       if (!isMetaMethod(name)) throw new FsError('EINVAL', `unknown method "${name}"`);
       if (req.method !== 'POST') return methodNotAllowed(res, 'POST');
-      const args = parseArgs(name, META_ARG_SCHEMAS[name], await readJson(req, MAX_META_BODY_BYTES));
-      const client = clientOf(req);
-      if (!BLIND_METHODS.has(name)) await feed.beforeRequest(client);
-      // Unlinks answered under a delegation that has since lapsed (the holder stopped past its
-      // lease): others may have read the names meanwhile, so they are refused, not made late.
-      if (name === 'unlinkMany' && (args as { answered?: boolean }).answered && !feed.holds(client)) {
-        throw new FsError('ESTALE', 'these unlinks were answered under an unlink delegation that has lapsed; not made');
-      }
-      const call = store[name] as (a: unknown) => Promise<unknown>;
-      // Taken before the store is read: an answer is at least as new as this change (change-feed.ts).
-      const before = feed.current();
-      let seq = before;
-      const result = await call.call(store, args);
-      const change = changeOf(name, args as Record<string, unknown>);
-      if (change) {
-        seq = await feed.publish(change, client);
-        // No other change was published between the store call and this one, so the answer is the
-        // state at exactly seq: its maker may cache it (changes after it reach it through the feed).
-        if (seq === before + 1) res.setHeader(EXACT_HEADER, '1');
-      }
-      res.setHeader(SEQ_HEADER, String(seq));
-      res.setHeader(EPOCH_HEADER, feed.epoch);
-      sendJson(res, 200, { result });
+      const answer = await callMethod(name, await readJson(req, MAX_META_BODY_BYTES), clientOf(req));
+      if (answer.exact) res.setHeader(EXACT_HEADER, '1');
+      res.setHeader(SEQ_HEADER, String(answer.seq));
+      res.setHeader(EPOCH_HEADER, answer.epoch);
+      sendJson(res, 200, { result: answer.result });
       return;
     }
     const ep = admin[url.pathname];
@@ -105,7 +89,33 @@ export function createMetaHandler(store: MetaStore, opts: { secret: string; logg
     sendJson(res, 200, { result: await ep.run(req, url) });
   }
 
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  /** One MetaApi call, over HTTP or a metadata link (meta-link.ts): the arguments are validated here. */
+  async function callMethod(name: MetaMethod, rawArgs: unknown, client: string | null): Promise<MethodAnswer> {
+    const args = parseArgs(name, META_ARG_SCHEMAS[name], rawArgs);
+    if (!BLIND_METHODS.has(name)) await feed.beforeRequest(client);
+    // Unlinks answered under a delegation that has since lapsed (the holder stopped past its
+    // lease): others may have read the names meanwhile, so they are refused, not made late.
+    if (name === 'unlinkMany' && (args as { answered?: boolean }).answered && !feed.holds(client)) {
+      throw new FsError('ESTALE', 'these unlinks were answered under an unlink delegation that has lapsed; not made');
+    }
+    const call = store[name] as (a: unknown) => Promise<unknown>;
+    // Taken before the store is read: an answer is at least as new as this change (change-feed.ts).
+    const before = feed.current();
+    let seq = before;
+    let exact = false;
+    const result = await call.call(store, args);
+    const change = changeOf(name, args as Record<string, unknown>);
+    if (change) {
+      seq = await feed.publish(change, client);
+      // No other change was published between the store call and this one, so the answer is the
+      // state at exactly seq: its maker may cache it (changes after it reach it through the feed).
+      exact = seq === before + 1;
+    }
+    return { result, seq, epoch: feed.epoch, exact };
+  }
+
+  const links = new MetaLinkServer({ secret: opts.secret, logger: log, call: callMethod, clientOf });
+  const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = Date.now();
     if (!checkAuth(req.headers.authorization, opts.secret)) {
       // Close rather than drain: an unauthenticated client gets no help streaming a large body at us.
@@ -133,9 +143,11 @@ export function createMetaHandler(store: MetaStore, opts: { secret: string; logg
       else res.destroy();
     }
   };
+  // The HTTP server's 'upgrade' event: metadata links (meta-link.ts).
+  return Object.assign(handler, { upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => links.upgrade(req, socket, head) });
 }
 
-function clientOf(req: IncomingMessage): string | null {
+export function clientOf(req: IncomingMessage): string | null {
   const v = req.headers[CLIENT_HEADER];
   return typeof v === 'string' && v.length > 0 && v.length <= MAX_CLIENT_ID_CHARS ? v : null;
 }
