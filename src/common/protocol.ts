@@ -1,5 +1,7 @@
-// Wire contract between clients, data servers and the metadata server. Everything is HTTP/1.1 on
-// keep-alive connections. Block bodies are raw bytes (no JSON, no base64); control messages are JSON.
+// Wire contract between clients, data servers and the metadata server. Every server speaks HTTP/1.1
+// on keep-alive connections. Block bodies are raw bytes (no JSON, no base64); control messages are
+// JSON. The block PUT/GET and MetaApi calls below are also offered on links, connections upgraded
+// to binary frames (src/common/link-frames.ts), which is how mounts and the CLI make them.
 //
 // Authentication: every request carries `authorization: Bearer <cluster secret>`; anything else is
 // answered 401 before the body is read, and nothing is stored.
