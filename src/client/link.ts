@@ -94,8 +94,9 @@ class ClientLink {
   private readonly pending = new Map<number, Pending>();
   private readonly queue = new ChunkQueue();
   private nextId = 0;
-  private upgraded = false;
   /** Requests written before the 101 arrives go out behind the upgrade request: the server reads them after switching. */
+  private upgraded = false;
+  /** The answer whose body is being received. */
   private answer: { header: AnswerHeader; body: Buffer; filled: number; to: Pending | undefined } | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
   private connectTimer: NodeJS.Timeout | null;
