@@ -196,6 +196,35 @@ test('a server that stops answering times the call out; one that dies fails it a
   }
 });
 
+test('a server without links (older, or QUORUMFS_SERVE_LINKS=0) is asked over HTTP instead', async () => {
+  const oldDir = join(root, 'old-data');
+  process.env.QUORUMFS_SERVE_LINKS = '0';
+  let old: Proc;
+  try {
+    old = await startDataServer({ dir: oldDir, secretFile, blockSizeBytes: BLOCK_SIZE_BYTES, index: 2, dataArgs: ['--scrub-rate-mb-per-s', '0'] });
+  } finally {
+    delete process.env.QUORUMFS_SERVE_LINKS;
+  }
+  procs.push(old);
+  const l = links({ url: old.url });
+  const c = new DataClient({ index: 2, url: old.url, secret, requestTimeoutMs: 10_000, connectTimeoutMs: 2_000, connections: 2 });
+  try {
+    const b = block(3000);
+    const e = await rejection(l.put(b.hash, b.bytes, true, transferChecksum(b.bytes)));
+    assert.ok(e instanceof LinkError && e.unsupported && /404/.test(e.message), `opening refused: ${e.message}`);
+    for (let i = 0; i < 2; i++) {
+      const x = block(1000 + i);
+      await c.putBlock(x.hash, x.bytes, true, transferChecksum(x.bytes));
+      assert.ok((await c.getBlock(x.hash)).equals(x.bytes), 'the client falls back to HTTP and goes on there');
+    }
+    const missing = block(10);
+    await assert.rejects(c.getBlock(missing.hash), (err: Error) => err instanceof DataServerError && err.failure === 'missing');
+  } finally {
+    await l.close();
+    await c.close();
+  }
+});
+
 function upgradeRequest(): string {
   return `GET ${BLOCK_LINK_PATH} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${secret}\r\nconnection: upgrade\r\nupgrade: ${BLOCK_LINK_PROTOCOL}\r\n\r\n`;
 }

@@ -108,6 +108,33 @@ describe('metadata link', () => {
     assert.ok((await r.linked.api.lookup({ path: '/' })) !== null, 'other links go on');
   });
 
+  it('falls back to HTTP against a server without links (older, or QUORUMFS_SERVE_LINKS=0)', async () => {
+    const dir = tempDir('qfs-metalink-old-');
+    const [secretFile, secret] = makeSecret(dir);
+    process.env.QUORUMFS_SERVE_LINKS = '0';
+    let proc: Proc;
+    try {
+      proc = await startMetaServer({ dbPath: join(dir, 'meta', 'meta.db'), secretFile });
+    } finally {
+      delete process.env.QUORUMFS_SERVE_LINKS;
+    }
+    const http = new TestMetaClient(proc.url, secret);
+    const c = new MetaClient({ url: proc.url, secret, metaLinks: true });
+    try {
+      await http.call('/v1/admin/format', { config: CONFIG });
+      await c.api.mkdir({ path: '/d', mode: 0o755, owner: OWNER });
+      const stamped = await c.call('create', { path: '/d/f', mode: 0o644, owner: OWNER, exclusive: true });
+      assert.ok(stamped.seq >= 2, 'HTTP answers carry their stamp too');
+      assert.deepEqual((await c.api.readdir({ path: '/d' })).map((e: { name: string }) => e.name), ['f']);
+      await assert.rejects(c.api.lookup({ path: '/nope/x' }), (e: Error & { code?: string }) => e.code === 'ENOENT');
+    } finally {
+      await c.close();
+      await http.close();
+      await proc.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('fails a call at once when the server dies under it', async () => {
     await r.linked.api.getCluster({});
     r.proc.child.kill('SIGSTOP');

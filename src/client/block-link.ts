@@ -28,6 +28,11 @@ export class BlockLinks {
     return this.links.send(header, undefined, { buffers, retryOnce: true });
   }
 
+  /** The server refused links as an unknown route (links.ts): its client uses HTTP instead. */
+  get unsupported(): boolean {
+    return this.links.unsupported;
+  }
+
   close(): Promise<void> {
     return this.links.close();
   }

@@ -5,7 +5,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { authValue, CRC_HEADER, type DataServerHealth, type InventoryResult, type SyncResult } from '../common/protocol.js';
 import { FsError, type ErrnoCode } from '../common/errors.js';
 import { BlockLinks } from './block-link.js';
-import { LinkRefusal } from './link.js';
+import { LinkError, LinkRefusal } from './link.js';
 import { exchange, type Answer } from './http-exchange.js';
 import type { BufferPool } from '../common/buffer-pool.js';
 
@@ -65,8 +65,9 @@ export class DataClient {
 
   /** crc32c: the bytes' transfer checksum (hash.ts), computed when they were named. */
   async putBlock(hash: string, bytes: Buffer, sync: boolean, crc32c: number): Promise<void> {
-    if (this.links) return this.linked('PUT', () => this.links!.put(hash, bytes, sync, crc32c));
-    await this.call('PUT', `/v1/blocks/${hash}${sync ? '?sync=1' : ''}`, bytes, 'application/octet-stream', undefined, { [CRC_HEADER]: String(crc32c) });
+    await this.viaLink('PUT', (l) => l.put(hash, bytes, sync, crc32c), async () => {
+      await this.call('PUT', `/v1/blocks/${hash}${sync ? '?sync=1' : ''}`, bytes, 'application/octet-stream', undefined, { [CRC_HEADER]: String(crc32c) });
+    });
   }
 
   async sync(hashes: string[]): Promise<SyncResult> {
@@ -79,8 +80,7 @@ export class DataClient {
    * buffer of `buffers` when given (the caller then decides when it is given back).
    */
   async getBlock(hash: string, buffers?: BufferPool): Promise<Buffer> {
-    if (this.links) return this.linked('GET', () => this.links!.get(hash, false, buffers));
-    return this.call('GET', `/v1/blocks/${hash}?check=0`, undefined, undefined, buffers);
+    return this.viaLink('GET', (l) => l.get(hash, false, buffers), () => this.call('GET', `/v1/blocks/${hash}?check=0`, undefined, undefined, buffers));
   }
 
   /** Digest confirmation: the server re-hashes its own copy from disk. */
@@ -105,11 +105,15 @@ export class DataClient {
     await this.pool.destroy();
   }
 
-  private async linked<T>(what: string, send: () => Promise<T>): Promise<T> {
+  /** Over a block link while the server accepts them; over HTTP without links, or once it has refused them as unknown (an older server). */
+  private async viaLink<T>(what: string, send: (links: BlockLinks) => Promise<T>, http: () => Promise<T>): Promise<T> {
+    const links = this.links;
+    if (!links || links.unsupported) return http();
     try {
-      return await send();
+      return await send(links);
     } catch (err) {
       if (err instanceof LinkRefusal) throw this.refusal(what, 0, err.code, err.message);
+      if (err instanceof LinkError && err.unsupported) return http();
       throw new DataServerError(this.index, 'unreachable', `server ${this.index} unreachable: ${describe(err)}`);
     }
   }

@@ -23,9 +23,13 @@ export interface LinksOptions {
   idleMs?: number;
 }
 
-/** The link failed (could not open, timed out, closed): the server could not be asked. */
+/**
+ * The link failed (could not open, timed out, closed): the server could not be asked. unsupported:
+ * the server answered the opening with 404, as one that predates links (or has them turned off,
+ * QUORUMFS_SERVE_LINKS=0) does; its clients then use HTTP.
+ */
 export class LinkError extends Error {
-  constructor(message: string, readonly retryable: boolean) {
+  constructor(message: string, readonly retryable: boolean, readonly unsupported = false) {
     super(message);
   }
 }
@@ -44,6 +48,8 @@ const MAX_UPGRADE_ANSWER_BYTES = 4096;
 export class Links {
   private readonly open: ClientLink[] = [];
   private closed = false;
+  /** The server refused an opening as an unknown route: it offers no links, and it is not asked again. */
+  unsupported = false;
 
   constructor(private readonly opts: LinksOptions) {}
 
@@ -57,6 +63,7 @@ export class Links {
     try {
       return await this.pick().request(header, body, opts.buffers);
     } catch (err) {
+      if (err instanceof LinkError && err.unsupported) this.unsupported = true;
       if (!opts.retryOnce || !(err instanceof LinkError) || !err.retryable || this.closed) throw err;
       return this.pick().request(header, body, opts.buffers);
     }
@@ -205,7 +212,7 @@ class ClientLink {
     }
     const statusLine = peek.toString('latin1', 0, Math.min(end, peek.indexOf('\r\n')));
     if (!/^HTTP\/1\.1 101 /.test(statusLine)) {
-      this.destroy(new LinkError(`link refused: ${statusLine.slice(0, 120)}`, false));
+      this.destroy(new LinkError(`link refused: ${statusLine.slice(0, 120)}`, false, /^HTTP\/1\.[01] 404 /.test(statusLine)));
       return false;
     }
     this.upgraded = true;

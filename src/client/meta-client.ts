@@ -6,7 +6,7 @@ import { FsError, type ErrnoCode } from '../common/errors.js';
 import { META_METHODS, type MetaApi, type ServerInfo, type IntegrityReport, type BlockFault } from '../meta/api.js';
 import type { ClusterConfig } from '../common/config.js';
 import { exchange, type Answer } from './http-exchange.js';
-import { LinkRefusal, Links } from './link.js';
+import { LinkError, LinkRefusal, Links } from './link.js';
 import { META_LINK_PATH, META_LINK_PROTOCOL, encodeMetaRequest } from '../common/meta-frames.js';
 import { CLIENT_HEADER, EPOCH_HEADER, EXACT_HEADER, SEQ_HEADER } from '../meta/changes.js';
 import type { PollAnswer } from '../meta/change-feed.js';
@@ -72,7 +72,7 @@ export class MetaClient {
 
   /** A MetaApi call with the sequence stamp of its answer. */
   call<M extends keyof MetaApi>(method: M, args: Parameters<MetaApi[M]>[0]): Promise<Stamped<Awaited<ReturnType<MetaApi[M]>>>> {
-    if (this.links) return this.linked(method, JSON.stringify(args ?? {})) as Promise<Stamped<Awaited<ReturnType<MetaApi[M]>>>>;
+    if (this.links && !this.links.unsupported) return this.linked(method, JSON.stringify(args ?? {})) as Promise<Stamped<Awaited<ReturnType<MetaApi[M]>>>>;
     return this.send('POST', `/v1/meta/${method}`, JSON.stringify(args ?? {})) as Promise<Stamped<Awaited<ReturnType<MetaApi[M]>>>>;
   }
 
@@ -120,6 +120,8 @@ export class MetaClient {
       body = await this.links!.send(encodeMetaRequest(method, argsJson), undefined);
     } catch (err) {
       if (err instanceof LinkRefusal) throw new FsError(err.code as ErrnoCode, err.message);
+      // A server that predates links (or has them off) refuses the opening as an unknown route.
+      if (err instanceof LinkError && err.unsupported) return this.send('POST', `/v1/meta/${method}`, argsJson);
       throw new FsError('EIO', `metadata server ${this.url} unreachable: ${(err as Error).message}`);
     }
     let a: Partial<Stamped<unknown>>;

@@ -24,6 +24,11 @@ import type { Duplex } from 'node:stream';
 import { checkAuth } from './auth.js';
 import { AUTH_HEADER } from './protocol.js';
 
+/** QUORUMFS_SERVE_LINKS=0: a server offers no links, as one from before them (its clients fall back to HTTP). */
+export function linksServed(): boolean {
+  return process.env.QUORUMFS_SERVE_LINKS !== '0';
+}
+
 export const ANSWER_HEADER_BYTES = 12;
 export const STATUS_DONE = 0;
 export const STATUS_FAILED = 1;

@@ -11,6 +11,7 @@ import type { Logger } from '../common/log.js';
 import {
   AUTH_HEADER, BLOCK_NAME_RE, CRC_HEADER, type DataServerHealth, type FetchResult, type InventoryResult, type PutBlockResult, type SyncResult, type VerifyResult,
 } from '../common/protocol.js';
+import { linksServed } from '../common/link-frames.js';
 import { BlockLinkServer } from './block-link.js';
 import type { BlockStore } from './block-store.js';
 import { Semaphore } from './concurrency.js';
@@ -92,7 +93,8 @@ export function createDataServer(ctx: DataServerContext): Server {
     store: ctx.store, secret: ctx.secret, blockSizeBytes: ctx.blockSizeBytes, logger: ctx.logger, onCorrupt: ctx.onCorrupt,
     bodySlots, bodies, reads, idleTimeoutMs: SOCKET_IDLE_TIMEOUT_MS, drainCapBytes,
   });
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => links.upgrade(req, socket, head));
+  // Without a listener Node answers an Upgrade request as a plain one: 404, and clients use HTTP.
+  if (linksServed()) server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => links.upgrade(req, socket, head));
   linksOf.set(server, links);
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   server.headersTimeout = HEADERS_TIMEOUT_MS;

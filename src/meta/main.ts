@@ -8,6 +8,7 @@ import { HealingEngine } from '../repair/engine.js';
 import { openStore } from './open-store.js';
 import { ChangeFeed, DEFAULT_LEASE_MS } from './change-feed.js';
 import { createMetaHandler } from './server.js';
+import { linksServed } from '../common/link-frames.js';
 
 export interface MetaServerOptions {
   metaUrl: string;
@@ -49,7 +50,8 @@ export async function runMetaServer(opts: MetaServerOptions): Promise<void> {
     void handler(req, res);
   });
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-  server.on('upgrade', handler.upgrade);
+  // Without a listener Node answers an Upgrade request as a plain one: 404, and clients use HTTP.
+  if (linksServed()) server.on('upgrade', handler.upgrade);
 
   let stopping = false;
   const stop = (signal: string) => {
