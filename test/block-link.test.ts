@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
+import { spawnSync } from 'node:child_process';
 import { request } from 'undici';
 import { BlockLinks } from '../src/client/block-link.js';
 import { LinkError, LinkRefusal } from '../src/client/link.js';
@@ -223,6 +224,25 @@ test('a server without links (older, or QUORUMFS_SERVE_LINKS=0) is asked over HT
     await l.close();
     await c.close();
   }
+});
+
+test('an idle link does not keep a process alive', async () => {
+  // A client that never closes its DataClient must still exit when its work is done.
+  const moduleUrl = new URL('../src/client/data-client.js', import.meta.url).href;
+  const script = `
+    import { DataClient } from ${JSON.stringify(moduleUrl)};
+    const c = new DataClient({ index: 1, url: ${JSON.stringify(ds.url)}, secret: ${JSON.stringify(secret)}, requestTimeoutMs: 5000, connectTimeoutMs: 2000, connections: 2 });
+    const b = Buffer.from('left open');
+    const { createHash } = await import('node:crypto');
+    const { transferChecksum } = await import(${JSON.stringify(new URL('../src/common/hash.js', import.meta.url).href)});
+    const h = createHash('sha256').update(b).digest('hex');
+    await c.putBlock(h, b, true, transferChecksum(b));
+    if (!(await c.getBlock(h)).equals(b)) process.exit(3);
+  `;
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 0, `child failed: ${r.stderr}`);
+  assert.ok(Date.now() - t0 < 10_000, `the child took ${Date.now() - t0} ms to exit`);
 });
 
 function upgradeRequest(): string {

@@ -136,6 +136,7 @@ class ClientLink {
       clearTimeout(this.idleTimer);
       this.idleTimer = null;
     }
+    if (this.pending.size === 0) this.socket.ref();
     return new Promise<Buffer>((resolve, reject) => {
       const timer = setTimeout(() => this.destroy(new LinkError(`no answer within ${this.opts.requestTimeoutMs} ms`, false)), this.opts.requestTimeoutMs);
       this.pending.set(id, { resolve, reject, timer, buffers });
@@ -196,6 +197,9 @@ class ClientLink {
       to.reject(new LinkRefusal(e.code, e.message));
     }
     if (this.pending.size === 0) {
+      // An idle link does not keep a process alive (as undici's idle sockets do not): a CLI
+      // command ends when its work does, even if it never closes its clients.
+      this.socket.unref();
       this.idleTimer = setTimeout(() => this.destroy(new LinkError('idle', false)), this.opts.idleMs ?? DEFAULT_IDLE_MS);
       this.idleTimer.unref();
     }
