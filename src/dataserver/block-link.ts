@@ -14,7 +14,7 @@ import {
 import type { Logger } from '../common/log.js';
 import type { BlockStore } from './block-store.js';
 import type { Semaphore } from './concurrency.js';
-import { isCorruptBlockError } from './corrupt-block-error.js';
+import { isCorruptBlockError, noteCorruptCopy } from './corrupt-block-error.js';
 
 export interface BlockLinkContext {
   store: BlockStore;
@@ -127,9 +127,10 @@ class ServerLink {
     if ((h.flags & ~(PUT_SYNC | PUT_HAS_CRC)) !== 0) return this.broken(`unknown PUT flags ${h.flags}`);
     if (h.length > this.ctx.blockSizeBytes) {
       // Refused on the header alone, as the HTTP route does: not one byte of it is buffered.
-      if (h.length > this.ctx.drainCapBytes) return this.broken(`block of ${h.length} bytes exceeds the block size of ${this.ctx.blockSizeBytes}`);
+      const tooBig = `block of ${h.length} bytes exceeds the block size of ${this.ctx.blockSizeBytes}`;
+      if (h.length > this.ctx.drainCapBytes) return this.broken(tooBig);
       this.skipping = h.length;
-      this.fail(h, new FsError('EFBIG', `block of ${h.length} bytes exceeds the block size of ${this.ctx.blockSizeBytes}`));
+      this.fail(h, new FsError('EFBIG', tooBig));
       return;
     }
     const release = this.ctx.bodySlots.tryAcquire();
@@ -192,9 +193,7 @@ class ServerLink {
   private fail(h: RequestHeader, err: unknown): void {
     let error: FrameError;
     if (isCorruptBlockError(err)) {
-      // A corrupt copy is news for the repair machinery, not just a failed request.
-      this.ctx.logger.warn({ hash: err.hash, quarantinedTo: err.quarantinedTo }, 'corrupt block copy detected');
-      if (err.quarantinedTo !== null) this.ctx.onCorrupt?.(err.hash);
+      noteCorruptCopy(err, this.ctx.logger, this.ctx.onCorrupt);
       error = { code: err.code, message: err.message };
     } else if (err instanceof FsError) {
       error = { code: err.code, message: err.message };

@@ -1,3 +1,5 @@
+import type { Logger } from '../common/log.js';
+
 /**
  * A stored copy whose bytes no longer hash to its name. Kept apart from FsError because EBADMSG is a
  * data-server answer (409) that clients must count as "no good copy here", never as a missing block.
@@ -14,6 +16,16 @@ export class CorruptBlockError extends Error {
     this.hash = hash;
     this.quarantinedTo = quarantinedTo;
   }
+}
+
+/**
+ * What a request that met a corrupt copy does beyond failing, over HTTP or a block link: a corrupt
+ * copy is news for the repair machinery, and the server reports it itself (a client that met it
+ * may be gone before it reports).
+ */
+export function noteCorruptCopy(err: CorruptBlockError, logger: Logger, onCorrupt?: (hash: string) => void): void {
+  logger.warn({ hash: err.hash, quarantinedTo: err.quarantinedTo }, 'corrupt block copy detected');
+  if (err.quarantinedTo !== null) onCorrupt?.(err.hash);
 }
 
 export function isCorruptBlockError(err: unknown): err is CorruptBlockError {

@@ -15,7 +15,7 @@ import { linksServed } from '../common/link-frames.js';
 import { BlockLinkServer } from './block-link.js';
 import type { BlockStore } from './block-store.js';
 import { Semaphore } from './concurrency.js';
-import { isCorruptBlockError } from './corrupt-block-error.js';
+import { isCorruptBlockError, noteCorruptCopy } from './corrupt-block-error.js';
 import { discardBody } from './discard-body.js';
 import type { ServerIdentity } from './identity.js';
 import { FETCH_BODY_LIMIT_BYTES, fetchRequestSchema, type PeerFetcher } from './peer-fetch.js';
@@ -221,10 +221,7 @@ function replyError(ctx: DataServerContext, req: IncomingMessage, res: ServerRes
     return;
   }
   if (isCorruptBlockError(err)) {
-    // A corrupt copy is news for the repair machinery, not just a failed request.
-    ctx.logger.warn({ hash: err.hash, quarantinedTo: err.quarantinedTo }, 'corrupt block copy detected');
-    // Reported by the server itself too: a client that met it may be gone before it reports.
-    if (err.quarantinedTo !== null) ctx.onCorrupt?.(err.hash);
+    noteCorruptCopy(err, ctx.logger, ctx.onCorrupt);
     return fail(ctx, req, res, 409, err.code, err.message);
   }
   // Anything left unread (e.g. a JSON body refused by its length) must not be read unbounded.
