@@ -5,7 +5,6 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { request } from 'undici';
 import { BlockLinks } from '../src/client/block-link.js';
@@ -16,6 +15,7 @@ import { LINK_FAILURE_ID, decodeAnswerHeader } from '../src/common/link-frames.j
 import { transferChecksum } from '../src/common/hash.js';
 import { startDataServer, makeSecret, tempDir, type Proc } from './helpers/procs.js';
 import { block, flipByte } from './block-store-conformance.js';
+import { rawLinkExchange, upgradeRequest } from './helpers/raw-link.js';
 
 const BLOCK_SIZE_BYTES = 64 * 1024;
 const root = tempDir('qfs-block-link-');
@@ -121,16 +121,16 @@ test('a wrong secret or a wrong upgrade is refused before any frame is read', as
   } finally {
     await wrong.close();
   }
-  const answer = await rawExchange(`GET /v1/nope HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${secret}\r\nconnection: upgrade\r\nupgrade: ${BLOCK_LINK_PROTOCOL}\r\n\r\n`);
+  const answer = await rawExchange(upgradeRequest('/v1/nope', BLOCK_LINK_PROTOCOL, secret));
   assert.match(answer.toString('latin1'), /^HTTP\/1\.1 404 /);
-  const other = await rawExchange(`GET ${BLOCK_LINK_PATH} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${secret}\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n`);
+  const other = await rawExchange(upgradeRequest(BLOCK_LINK_PATH, 'websocket', secret));
   assert.match(other.toString('latin1'), /^HTTP\/1\.1 400 /);
 });
 
 test('a malformed frame ends that link with a reason; the server serves others', async () => {
   const b = block(300);
   const header = encodeRequestHeader({ length: 0, id: 7, op: 9, flags: 0, crc32c: 0, hash: b.hash });
-  const answer = await rawExchange(upgradeRequest(), header);
+  const answer = await rawExchange(opening(), header);
   const afterUpgrade = answer.subarray(answer.indexOf('\r\n\r\n') + 4);
   const h = decodeAnswerHeader(afterUpgrade);
   assert.equal(h.id, LINK_FAILURE_ID);
@@ -148,7 +148,7 @@ test('a frame that arrives a byte at a time is read whole', async () => {
   const b = block(2000);
   const frame = Buffer.concat([encodeRequestHeader({ length: b.bytes.length, id: 1, op: OP_PUT, flags: PUT_HAS_CRC, crc32c: transferChecksum(b.bytes), hash: b.hash }), b.bytes]);
   assert.equal(frame.length, REQUEST_HEADER_BYTES + 2000);
-  const answer = await rawExchange(upgradeRequest(), frame, 1, oneAnswer);
+  const answer = await rawExchange(opening(), frame, 1, oneAnswer);
   const h = decodeAnswerHeader(answer.subarray(answer.indexOf('\r\n\r\n') + 4));
   assert.deepEqual([h.id, h.status, h.length], [1, 0, 0]);
   assert.ok((await httpGet(b.hash)).bytes.equals(b.bytes));
@@ -245,45 +245,13 @@ test('an idle link does not keep a process alive', async () => {
   assert.ok(Date.now() - t0 < 10_000, `the child took ${Date.now() - t0} ms to exit`);
 });
 
-function upgradeRequest(): string {
-  return `GET ${BLOCK_LINK_PATH} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${secret}\r\nconnection: upgrade\r\nupgrade: ${BLOCK_LINK_PROTOCOL}\r\n\r\n`;
+function opening(): string {
+  return upgradeRequest(BLOCK_LINK_PATH, BLOCK_LINK_PROTOCOL, secret);
 }
 
-/** Writes head (then frame, `step` bytes at a time when given); resolves with what the server sent once it closed or `enough` holds. */
-function rawExchange(head: string, frame?: Buffer, step?: number, enough: (got: Buffer) => boolean = () => false): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const s = connect(ds.port, '127.0.0.1');
-    s.setNoDelay(true);
-    let got = Buffer.alloc(0);
-    const giveUp = setTimeout(() => {
-      s.destroy();
-      reject(new Error(`no complete answer within 5 s; got ${JSON.stringify(got.toString('latin1').slice(0, 200))}`));
-    }, 5_000);
-    const done = (): void => {
-      clearTimeout(giveUp);
-      s.destroy();
-      resolve(got);
-    };
-    s.on('data', (d: Buffer) => {
-      got = Buffer.concat([got, d]);
-      if (enough(got)) done();
-    });
-    s.on('close', done);
-    s.on('error', reject);
-    s.write(head);
-    if (!frame) return;
-    if (!step) {
-      s.write(frame);
-      return;
-    }
-    let at = 0;
-    const next = (): void => {
-      if (at >= frame.length) return;
-      s.write(frame.subarray(at, at + step), () => setImmediate(next));
-      at += step;
-    };
-    next();
-  });
+/** Opens a link by hand to the data server (helpers/raw-link.ts). */
+function rawExchange(head: string, frames?: Buffer, step?: number, enough?: (got: Buffer) => boolean): Promise<Buffer> {
+  return rawLinkExchange({ port: ds.port, head, frames, step, enough });
 }
 
 /** An answer frame's header has arrived after the 101. */

@@ -3,7 +3,6 @@
 // and a server that dies mid-call.
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MetaClient } from '../src/client/meta-client.js';
@@ -15,6 +14,7 @@ import { makeSecret, startMetaServer, tempDir, type Proc } from './helpers/procs
 import { metaConformance } from './meta-conformance.js';
 import { OWNER } from './meta-conformance-helpers.js';
 import { TestMetaClient } from './meta-http-client.js';
+import { rawLinkExchange, upgradeRequest } from './helpers/raw-link.js';
 
 const CONFIG: ClusterConfig = { replicas: 3, writeQuorum: 2, readQuorum: 2, blockSizeBytes: 65536 };
 
@@ -168,27 +168,7 @@ function parseAnswers(got: Buffer): RawAnswer[] {
   return out;
 }
 
-/** Opens a link by hand, sends frames, and returns what came back once the server closed or `enough` holds. */
-function rawExchange(r: Running, frames: Buffer, enough: (got: Buffer) => boolean = () => false): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const s = connect(r.proc.port, '127.0.0.1');
-    let got = Buffer.alloc(0);
-    const giveUp = setTimeout(() => {
-      s.destroy();
-      reject(new Error(`no complete answer within 5 s; got ${JSON.stringify(got.toString('latin1').slice(0, 300))}`));
-    }, 5_000);
-    const done = (): void => {
-      clearTimeout(giveUp);
-      s.destroy();
-      resolve(got);
-    };
-    s.on('data', (d: Buffer) => {
-      got = Buffer.concat([got, d]);
-      if (enough(got)) done();
-    });
-    s.on('close', done);
-    s.on('error', reject);
-    s.write(`GET ${META_LINK_PATH} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${r.secret}\r\nconnection: upgrade\r\nupgrade: ${META_LINK_PROTOCOL}\r\n\r\n`);
-    s.write(frames);
-  });
+/** Opens a link by hand to the metadata server (helpers/raw-link.ts). */
+function rawExchange(r: Running, frames: Buffer, enough?: (got: Buffer) => boolean): Promise<Buffer> {
+  return rawLinkExchange({ port: r.proc.port, head: upgradeRequest(META_LINK_PATH, META_LINK_PROTOCOL, r.secret), frames, enough });
 }
