@@ -162,6 +162,18 @@ export class ChunkQueue {
     return moved;
   }
 
+  /**
+   * Replaces chunk, if the queue still holds (part of) it, by a copy of what is left of it: for a
+   * reader whose chunks live in a buffer that the next read overwrites.
+   */
+  own(chunk: Buffer): void {
+    const i = this.chunks.lastIndexOf(chunk);
+    if (i < 0) return;
+    const from = i === 0 ? this.head : 0;
+    this.chunks[i] = Buffer.from(chunk.subarray(from));
+    if (i === 0) this.head = 0;
+  }
+
   /** Drops up to n bytes; returns how many it dropped. */
   skip(n: number): number {
     let dropped = 0;
