@@ -1,7 +1,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomFillSync } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, statfsSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { alignedBuffers } from '../src/common/aligned-memory.js';
 import { DiskBlockStore } from '../src/dataserver/block-store.js';
 import { blockStoreConformance, block, flipByte } from './block-store-conformance.js';
 import { tempDir } from './helpers/procs.js';
@@ -259,4 +262,67 @@ test('DiskBlockStore: reads that pass through (verify, keepOpen: false) leave no
     await reader.delete(b.hash);
   }
   assert.equal(openFds(), base);
+});
+
+const TMPFS_MAGIC = 0x01021994;
+
+test('DiskBlockStore: streamed blocks from page-aligned memory go past the page cache and read back the same', async () => {
+  const dir = freshDir();
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES });
+  // Whole sectors (direct), and a length that is not (through the page cache): both from aligned memory.
+  const [whole, odd] = alignedBuffers(MAX_BLOCK_BYTES, 2);
+  const blocks = [{ buf: whole!, len: MAX_BLOCK_BYTES }, { buf: odd!, len: 1000 }].map(({ buf, len }) => {
+    const bytes = buf.subarray(0, len);
+    randomFillSync(bytes);
+    return { bytes, hash: createHash('sha256').update(bytes).digest('hex') };
+  });
+  for (const b of blocks) await store.put(b.hash, b.bytes);
+  const copies = blocks.map((b) => Buffer.from(b.bytes));
+  // The upload buffers are reused at once: the store must not have kept a reference to them.
+  whole!.fill(0);
+  odd!.fill(0);
+  assert.deepEqual(await store.sync(blocks.map((b) => b.hash)), { durable: blocks.map((b) => b.hash), missing: [] });
+  for (const [i, b] of blocks.entries()) {
+    assert.ok((await store.get(b.hash)).equals(copies[i]!), `block ${i} reads back as written`);
+    assert.equal(statSync(store.pathOf(b.hash)).size, copies[i]!.length);
+  }
+  if (statfsSync(dir).type !== TMPFS_MAGIC) assert.equal(store.directWrites, true, 'O_DIRECT still in use on this file system');
+  assert.deepEqual(readdirSync(join(dir, 'tmp')), [], 'no temp file is left behind');
+});
+
+// A device with 4 KiB sectors refuses O_DIRECT writes of 512-byte multiples that are not 4 KiB
+// multiples (EINVAL), as a file system without O_DIRECT refuses all of them.
+const canLoop = process.getuid?.() === 0 && ['/usr/sbin/losetup', '/usr/sbin/mkfs.ext4'].every((p) => existsSync(p));
+
+test('DiskBlockStore: where O_DIRECT is refused, streamed blocks are written through the page cache', { skip: !canLoop && 'needs root, losetup and mkfs.ext4' }, async () => {
+  const work = freshDir();
+  const img = join(work, 'disk.img');
+  const mnt = join(work, 'mnt');
+  mkdirSync(mnt);
+  writeFileSync(img, '');
+  truncateSync(img, 64 * 1024 * 1024);
+  const dev = execFileSync('losetup', ['--sector-size', '4096', '--find', '--show', img], { encoding: 'utf8' }).trim();
+  try {
+    execFileSync('mkfs.ext4', ['-q', '-F', dev]);
+    execFileSync('mount', [dev, mnt]);
+    try {
+      const store = await DiskBlockStore.open({ dir: join(mnt, 'store'), maxBlockSizeBytes: MAX_BLOCK_BYTES, maxOpenFiles: 0 }); // none kept open: the mount must come off
+      const [buf] = alignedBuffers(64 * 1024, 1);
+      const aligned = buf!.subarray(0, 64 * 1024);
+      const sectorOdd = buf!.subarray(0, 1536);
+      randomFillSync(buf!);
+      const one = { bytes: Buffer.from(aligned), hash: createHash('sha256').update(aligned).digest('hex') };
+      await store.put(one.hash, aligned);
+      assert.equal(store.directWrites, true, 'whole 4 KiB sectors: written direct');
+      const two = { bytes: Buffer.from(sectorOdd), hash: createHash('sha256').update(sectorOdd).digest('hex') };
+      await store.put(two.hash, sectorOdd);
+      assert.equal(store.directWrites, false, 'refused once, then not tried again');
+      for (const b of [one, two]) assert.ok((await store.get(b.hash)).equals(b.bytes));
+      assert.deepEqual(await store.sync([one.hash, two.hash]), { durable: [one.hash, two.hash], missing: [] });
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  } finally {
+    execFileSync('losetup', ['--detach', dev]);
+  }
 });

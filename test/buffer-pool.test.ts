@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { isPageAligned } from '../src/common/aligned-memory.js';
 import { BufferPool } from '../src/common/buffer-pool.js';
 
 test('a buffer pool takes back its own buffers, from any view of them, and nothing else', () => {
@@ -32,4 +33,26 @@ test('a buffer pool hands out exact fresh buffers for what it cannot keep, and d
   assert.equal(small.length, 3, 'a pool that keeps nothing does not allocate its whole size');
   none.give(small);
   assert.equal(none.take(3).length, 3);
+});
+
+test('an aligned pool hands out page-aligned buffers, takes back each by any view of it, and keeps only those', () => {
+  const bytes = 10_000; // not a page multiple: the slots are a whole number of pages apart
+  const pool = new BufferPool(bytes, 3, { aligned: true });
+  const [a, b, c] = [pool.take(), pool.take(), pool.take()];
+  for (const x of [a, b, c]) {
+    assert.equal(x.length, bytes);
+    assert.ok(isPageAligned(x), 'starts on a page boundary');
+  }
+  assert.equal(new Set([a.byteOffset, b.byteOffset, c.byteOffset]).size, 3, 'three distinct slots');
+  a.fill(1);
+  b.fill(2);
+  assert.ok(a.every((v) => v === 1), 'slots do not overlap');
+  const extra = pool.take();
+  assert.ok(!isPageAligned(extra), 'past the slab: an ordinary buffer');
+  pool.give(extra);
+  pool.give(b.subarray(100, 200));
+  const back = pool.take();
+  assert.equal(back.byteOffset, b.byteOffset, 'a view given back returns its own slot');
+  assert.equal(back.length, bytes);
+  assert.notEqual(pool.take().buffer, extra.buffer, 'the ordinary buffer was not kept');
 });

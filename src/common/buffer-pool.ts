@@ -1,3 +1,5 @@
+import { alignedBuffers, alignedStride } from './aligned-memory.js';
+
 /**
  * Buffers of one size, reused. A new large buffer costs page faults to fill, and a stream of them
  * makes V8 run full collections for the external memory (a data server receiving a sequential
@@ -8,8 +10,15 @@ export class BufferPool {
   private readonly free: Buffer[] = [];
   /** The memory of every buffer this pool made: only those come back, whatever view of them is given. */
   private readonly made = new WeakSet<ArrayBufferLike>();
+  /** The memory of the aligned buffers, once made; with `aligned`, only those are kept. */
+  private slab: ArrayBufferLike | null = null;
 
-  constructor(readonly bytes: number, private readonly keep: number) {}
+  /** With `aligned`: every buffer it keeps starts on a page boundary (aligned-memory.ts), made together at first use. */
+  private readonly stride: number | null;
+
+  constructor(readonly bytes: number, private readonly keep: number, opts: { aligned?: boolean } = {}) {
+    this.stride = opts.aligned && keep > 0 ? alignedStride(bytes) : null;
+  }
 
   /**
    * A buffer of at least `atLeast` bytes (default: the pool's size). One the pool cannot keep (it
@@ -18,6 +27,12 @@ export class BufferPool {
    */
   take(atLeast = this.bytes): Buffer {
     if (atLeast > this.bytes || this.keep === 0) return Buffer.allocUnsafe(atLeast);
+    if (this.stride !== null && this.slab === null) {
+      const slab = alignedBuffers(this.bytes, this.keep);
+      this.slab = slab[0]!.buffer;
+      this.made.add(this.slab);
+      this.free.push(...slab.reverse());
+    }
     const spare = this.free.pop();
     if (spare) return spare;
     const b = Buffer.allocUnsafeSlow(this.bytes);
@@ -31,6 +46,10 @@ export class BufferPool {
    */
   give(b: Buffer): void {
     if (!this.made.has(b.buffer) || this.free.length >= this.keep) return;
-    this.free.push(b.byteOffset === 0 && b.length === this.bytes ? b : Buffer.from(b.buffer, 0, this.bytes));
+    // Buffers made past the aligned ones are left to the garbage collector: the kept ones stay aligned.
+    if (this.slab !== null && b.buffer !== this.slab) return;
+    // A view of a slab buffer goes back as that buffer: the slot its offset falls in.
+    const start = this.stride !== null ? Math.floor(b.byteOffset / this.stride) * this.stride : 0;
+    this.free.push(b.byteOffset === start && b.length === this.bytes ? b : Buffer.from(b.buffer, start, this.bytes));
   }
 }

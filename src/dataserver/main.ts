@@ -48,7 +48,7 @@ export async function runDataServer(opts: DataServerOptions): Promise<void> {
     throw new Error('--meta needs --index K (K >= 1): heartbeats and fault reports name the server by its number');
   }
   if (!(opts.scrubRateMbPerS >= 0)) throw new Error(`--scrub-rate-mb-per-s must be >= 0 (0 disables scrubbing), got ${opts.scrubRateMbPerS}`);
-  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: opts.blockSizeBytes });
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: opts.blockSizeBytes, logger });
   const link = opts.metaUrl === undefined ? null : new MetaLink(opts.metaUrl.replace(/\/$/, ''), opts.secret, opts.index, logger);
   const fetcher = new PeerFetcher(store, opts.secret, opts.blockSizeBytes, logger);
   const server = createDataServer({

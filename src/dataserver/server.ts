@@ -79,8 +79,9 @@ export function closeBlockLinks(server: Server): void {
 export function createDataServer(ctx: DataServerContext): Server {
   const bodySlots = new Semaphore(Math.max(1, Math.floor(BUFFERED_BODIES_LIMIT_BYTES / ctx.blockSizeBytes)));
   // Upload bodies land in reused block-sized buffers: the store keeps no reference after put.
+  // Page-aligned, so that the store can write them past the page cache (DiskBlockStore.directWrites).
   const keptBodies = Math.floor(KEPT_BODY_BYTES / ctx.blockSizeBytes);
-  const bodies = new BufferPool(ctx.blockSizeBytes, keptBodies);
+  const bodies = new BufferPool(ctx.blockSizeBytes, keptBodies, { aligned: true });
   // Block reads too, one byte longer than a block so that one read(2) also finds the file's end.
   const reads = new BufferPool(ctx.blockSizeBytes + 1, keptBodies);
   const strangerDrainCapBytes = ctx.blockSizeBytes + DRAIN_SLACK_BYTES;

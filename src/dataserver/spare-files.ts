@@ -41,6 +41,11 @@ export class SpareFiles {
     return this.free.pop();
   }
 
+  /** A spare taken but not written to after all (still empty). */
+  putBack(path: string): void {
+    this.free.push(path);
+  }
+
   /** A name in tmp/ to move a deleted block's file to, or null when no more spares are wanted. */
   reserveName(): string | null {
     if (this.free.length + this.pending >= this.cap) return null;
