@@ -129,6 +129,38 @@ test('a streamed write reserves its blocks in batches, not one metadata call per
   }
 });
 
+test('a stream sends each block out as it reaches its end; a random write that ends a block leaves it to the flush', async () => {
+  const opts = c.mediator.opts as { reserveBlocks: (hashes: string[]) => Promise<{ reupload: string[] }> };
+  const real = opts.reserveBlocks;
+  const reserved: string[] = [];
+  opts.reserveBlocks = (hashes) => {
+    reserved.push(...hashes);
+    return real(hashes);
+  };
+  try {
+    const data = randomData(3 * BLOCK);
+    await c.meta.create({ path: '/streams', mode: 0o644, owner: { uid: 0, gid: 0 }, exclusive: false });
+    const f = await c.open('/streams', { write: true });
+    // Random: block 1's last 4 KiB first, then block 0's; neither write continues the one before.
+    await f.write(2 * BLOCK - 4096, data.subarray(2 * BLOCK - 4096, 2 * BLOCK));
+    await f.write(BLOCK - 4096, data.subarray(BLOCK - 4096, BLOCK));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(reserved, [], 'nothing uploaded for random writes before the flush');
+    // A stream over block 2 in 64 KiB steps: out as soon as its end is written.
+    for (let off = 2 * BLOCK; off < 3 * BLOCK; off += 64 * 1024) await f.write(off, data.subarray(off, off + 64 * 1024));
+    for (let i = 0; i < 100 && reserved.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(reserved.length, 1, 'the streamed block went out before the flush');
+    // Fill in the rest (random order again), then the flush sends blocks 0 and 1.
+    await f.write(BLOCK, data.subarray(BLOCK, 2 * BLOCK - 4096));
+    await f.write(0, data.subarray(0, BLOCK - 4096));
+    await f.close();
+    assert.equal(new Set(reserved).size, 3, 'every block uploaded once the file was flushed');
+    assert.equal(sha(await readWhole(c, '/streams')), sha(data));
+  } finally {
+    opts.reserveBlocks = real;
+  }
+});
+
 test('CLI put and get of 50 MiB and 160 MiB random files: identical, memory bounded', async () => {
   const endpoint = ['--meta', cl.metaUrl, '--secret-file', cl.secretFile];
   // What the CLI needs with no data at all (Node, modules, pools), measured here: ~100 MiB.
