@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { isPageAligned } from '../src/common/aligned-memory.js';
 import { BufferPool } from '../src/common/buffer-pool.js';
@@ -55,4 +56,20 @@ test('an aligned pool hands out page-aligned buffers, takes back each by any vie
   assert.equal(back.byteOffset, b.byteOffset, 'a view given back returns its own slot');
   assert.equal(back.length, bytes);
   assert.notEqual(pool.take().buffer, extra.buffer, 'the ordinary buffer was not kept');
+});
+
+test('an aligned pool where no WebAssembly memory can be made (ulimit -v) hands out ordinary buffers', () => {
+  // V8 reserves ~10 GiB of address space per WebAssembly memory; 4 GB of it is refused.
+  const script = `
+    import { BufferPool } from ${JSON.stringify(new URL('../src/common/buffer-pool.js', import.meta.url).href)};
+    import { isPageAligned } from ${JSON.stringify(new URL('../src/common/aligned-memory.js', import.meta.url).href)};
+    let made = true;
+    try { new WebAssembly.Memory({ initial: 1, maximum: 1 }); } catch { made = false; }
+    const pool = new BufferPool(65536, 4, { aligned: true });
+    const b = pool.take();
+    b.fill(7);
+    pool.give(b);
+    console.log(JSON.stringify({ made, length: b.length, aligned: isPageAligned(b), again: pool.take() === b }));`;
+  const out = execFileSync('bash', ['-c', 'ulimit -v 4000000 && exec "$0" --input-type=module -e "$1"', process.execPath, script], { encoding: 'utf8' });
+  assert.deepEqual(JSON.parse(out), { made: false, length: 65536, aligned: false, again: true });
 });

@@ -14,7 +14,7 @@ export class BufferPool {
   private slab: ArrayBufferLike | null = null;
 
   /** With `aligned`: every buffer it keeps starts on a page boundary (aligned-memory.ts), made together at first use. */
-  private readonly stride: number | null;
+  private stride: number | null;
 
   constructor(readonly bytes: number, private readonly keep: number, opts: { aligned?: boolean } = {}) {
     this.stride = opts.aligned && keep > 0 ? alignedStride(bytes) : null;
@@ -28,7 +28,15 @@ export class BufferPool {
   take(atLeast = this.bytes): Buffer {
     if (atLeast > this.bytes || this.keep === 0) return Buffer.allocUnsafe(atLeast);
     if (this.stride !== null && this.slab === null) {
-      const slab = alignedBuffers(this.bytes, this.keep);
+      let slab: Buffer[];
+      try {
+        slab = alignedBuffers(this.bytes, this.keep);
+      } catch {
+        // V8 reserves ~10 GiB of address space for a WebAssembly memory: under a smaller
+        // `ulimit -v` it cannot make one. Ordinary buffers then, written through the page cache.
+        this.stride = null;
+        return this.take(atLeast);
+      }
       this.slab = slab[0]!.buffer;
       this.made.add(this.slab);
       this.free.push(...slab.reverse());
