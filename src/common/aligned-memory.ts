@@ -5,7 +5,7 @@
 // multiples of the page size are aligned. A memory is made at its final size and never grown:
 // growing would detach every view into it.
 
-export const PAGE_BYTES = 4096;
+const PAGE_BYTES = 4096;
 const WASM_PAGE_BYTES = 65536;
 
 /** The memories made here: a view into one at a page multiple is page-aligned. */

@@ -136,8 +136,9 @@ export class DiskBlockStore implements BlockStore {
    * Streamed blocks that arrive in page-aligned memory (the servers' upload buffers) are written
    * with O_DIRECT: from that memory to the device, without a copy into the page cache. On our VMs
    * that copy was the largest cost of a sequential write: half of a data server's CPU samples, in
-   * copy_folio_from_iter_atomic, as every page it fills is new memory to the host. Off when the
-   * file system refuses O_DIRECT (tmpfs). Synced blocks (a small file's one block) keep the page
+   * copy_folio_from_iter_atomic, as every page it fills is new memory to the host. Off once the
+   * file system or device refuses O_DIRECT (EINVAL: tmpfs before Linux 6.6, a write that is not
+   * whole sectors of a 4 KiB-sector device). Synced blocks (a small file's one block) keep the page
    * cache: a direct write there would wait for the device on the event loop.
    */
   private direct = true;
@@ -157,12 +158,12 @@ export class DiskBlockStore implements BlockStore {
     this.log = opts.logger;
   }
 
-  /** Creates the layout if needed, empties what tmp/ holds into spares and indexes the blocks already on disk. */
   /** Whether streamed blocks from page-aligned memory are still written with O_DIRECT here. */
   get directWrites(): boolean {
     return this.direct;
   }
 
+  /** Creates the layout if needed, empties what tmp/ holds into spares and indexes the blocks already on disk. */
   static async open(opts: DiskBlockStoreOptions): Promise<DiskBlockStore> {
     const store = new DiskBlockStore(opts);
     await mkdir(store.dir, { recursive: true, mode: DIR_MODE });
@@ -208,7 +209,7 @@ export class DiskBlockStore implements BlockStore {
       await this.putVia(hash, bytes, opts, direct);
     } catch (err) {
       if (!direct || errnoOf(err) !== 'EINVAL') throw err;
-      // A file system without O_DIRECT (tmpfs) or a device with larger sectors: written as before.
+      // A file system without O_DIRECT or a device with larger sectors: written as before.
       this.direct = false;
       this.log?.info({ err: (err as Error).message }, 'O_DIRECT writes refused here; block files go through the page cache');
       await this.putVia(hash, bytes, opts, false);
