@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { startTestCluster, type TestCluster } from './helpers/cluster.js';
 import { bash, mountBaseDir, run, startMount, unmountAll, type TestMount } from './helpers/fuse.js';
@@ -155,6 +156,53 @@ test('operations the file system does not have: FIFOs, xattrs, rename flags', { 
   assert.deepEqual((await fs.readdir(d)).sort(), ['b', 'c']);
   assert.equal(await fs.readFile(join(d, 'b'), 'utf8'), 'B');
   assert.equal(await fs.readFile(join(d, 'c'), 'utf8'), 'A');
+});
+
+/** Linux 6.6 brought DIRECT_IO_ALLOW_MMAP, which direct writes need (see Session.handleInit). */
+function kernelAtLeast(major: number, minor: number): boolean {
+  const [a = 0, b = 0] = release().split('.').map((x) => parseInt(x, 10));
+  return a > major || (a === major && b >= minor);
+}
+
+test('opens for writing bypass the page cache where the kernel allows shared mappings of such files', { skip }, async () => {
+  for (let i = 0; i < 100 && !/kernel FUSE session started/.test(m.output()); i++) await new Promise((r) => setTimeout(r, 50));
+  const line = m.output().split('\n').find((l) => l.includes('kernel FUSE session started'));
+  assert.ok(line, 'the INIT log line');
+  assert.equal(JSON.parse(line).directWrites, kernelAtLeast(6, 6), line);
+});
+
+test('a write through a direct handle reaches readers holding the file open, shared mappings, and later opens', { skip }, async () => {
+  const d = join(m.mountpoint, 'direct');
+  await fs.mkdir(d);
+  // One process, so the order of the steps is certain. The reader's first pread fills the page
+  // cache; the writer's later pwrite (direct) must drop that range, or the reader sees old bytes.
+  // The shared mapping is of the direct handle itself: refused (ENODEV) without DIRECT_IO_ALLOW_MMAP.
+  const script = [
+    'import os, mmap',
+    "w = os.open('f', os.O_RDWR | os.O_CREAT, 0o644)",
+    "os.write(w, b'a' * 8192)",
+    "r = os.open('f', os.O_RDONLY)",
+    "print(os.pread(r, 8192, 0) == b'a' * 8192)",
+    "os.pwrite(w, b'b' * 100, 4000)",
+    "print(os.pread(r, 200, 3950) == b'a' * 50 + b'b' * 100 + b'a' * 50)",
+    'm = mmap.mmap(w, 8192, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)',
+    "print(m[4000:4100] == b'b' * 100)",
+    "m[0:5] = b'hello'",
+    'm.flush()',
+    "print(os.pread(w, 5, 0) == b'hello')",
+    "os.pwrite(w, b'c' * 10, 8000)",
+    "print(m[8000:8010] == b'c' * 10, os.pread(r, 10, 8000) == b'c' * 10)",
+    'm.close(); os.close(w); os.close(r)',
+  ].join('\n');
+  await fs.writeFile(join(d, 'check.py'), script);
+  const out = await bash('python3 check.py', d);
+  assert.equal(out.code, 0, out.stderr);
+  assert.deepEqual(out.stdout.trim().split('\n'), ['True', 'True', 'True', 'True', 'True True']);
+  const want = Buffer.alloc(8192, 'a');
+  want.write('hello', 0);
+  want.fill('b', 4000, 4100);
+  want.fill('c', 8000, 8010);
+  assert.ok((await fs.readFile(join(d, 'f'))).equals(want), 'a new open reads every write');
 });
 
 test('64 MiB written and read back byte for byte (1 MiB requests)', { skip }, async () => {

@@ -25,6 +25,13 @@ export interface KernelBindingOptions {
    */
   writebackCache?: boolean;
   /**
+   * Opens for writing bypass the page cache (FOPEN_DIRECT_IO; needs Linux 6.6, see
+   * Session.handleInit). Default on, off with the write-back cache (whose point is that cache).
+   * Sequential 512 MiB writes, alternating solo runs: 133-176 MiB/s without, 201-263 with, soon
+   * after large deletions; on a settled machine the two were within noise of each other.
+   */
+  directWrites?: boolean;
+  /**
    * READDIRPLUS (adaptive: the kernel asks for it on a directory's first read, and on later ones
    * only after lookups in it). Default: on when the mount caches under a metadata lease, which lets
    * the kernel keep the names and attributes it brings (`ls -lR`, `rm -r` skip a LOOKUP per name;
@@ -74,6 +81,7 @@ export function kernelOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Kern
     source: source === 'epoll' || source === 'threadpool' ? source : undefined,
     readers: num(env.QUORUMFS_FUSE_READERS),
     writebackCache: bool(env.QUORUMFS_FUSE_WRITEBACK),
+    directWrites: bool(env.QUORUMFS_FUSE_DIRECT_WRITES),
     readdirplus: bool(env.QUORUMFS_FUSE_READDIRPLUS),
     readaheadKb: num(env.QUORUMFS_FUSE_READAHEAD_KB),
     maxBackground: num(env.QUORUMFS_FUSE_MAX_BACKGROUND),
@@ -108,6 +116,7 @@ export class KernelFuseBinding implements FuseBinding {
       maxWriteBytes: options.bigWrites ? options.maxWriteBytes : 4096,
       maxReadBytes: options.maxReadBytes,
       maxReadaheadBytes: Math.max(options.maxReadBytes, 128 * 1024),
+      directWrites: (o.directWrites ?? true) && !o.writebackCache,
       extraFlags: (o.writebackCache ? InitFlag.WRITEBACK_CACHE : 0) |
         ((o.readdirplus ?? ops.coherence !== undefined) ? InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO : 0),
       maxBackground: o.maxBackground ?? DEFAULT_MAX_BACKGROUND,
@@ -135,7 +144,7 @@ export class KernelFuseBinding implements FuseBinding {
         source.ended.then((e) => { throw e ?? new Error('the kernel closed the connection before INIT'); }),
         new Promise<never>((_, rej) => { timer = setTimeout(() => rej(new Error(`no INIT from the kernel within ${INIT_TIMEOUT_MS / 1000} s`)), INIT_TIMEOUT_MS); }),
       ]);
-      this.logger.info({ source: source.kind, kernel: `7.${init.kernelMinor}`, minor: init.minor, flags: `0x${init.flags.toString(16)}`, maxWrite: init.maxWrite, maxReadahead: init.maxReadahead }, 'kernel FUSE session started');
+      this.logger.info({ source: source.kind, kernel: `7.${init.kernelMinor}`, minor: init.minor, flags: `0x${init.flags.toString(16)}`, flags2: `0x${init.flags2.toString(16)}`, directWrites: init.directWrites, maxWrite: init.maxWrite, maxReadahead: init.maxReadahead }, 'kernel FUSE session started');
     } catch (err) {
       source.stop();
       session.close();

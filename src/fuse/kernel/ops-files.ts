@@ -1,12 +1,13 @@
 // Requests on open files and directories: CREATE/OPEN, READ/WRITE, FLUSH/FSYNC, RELEASE, and the
 // directory handles (OPENDIR, READDIR[PLUS], RELEASEDIR). Handles are FuseOps' own numbers.
+import { constants } from 'node:fs';
 import type { FuseStat } from '../adapter.js';
 import { dropHidden } from './ops-names.js';
 import { joinPath } from '../../meta/api.js';
 import type { Node } from './nodes.js';
 import type { DirListing } from './dir-handles.js';
 import {
-  ENTRY_OUT_BYTES, FUSE_FSYNC_FDATASYNC, OPEN_OUT_BYTES, OUT_HEADER_BYTES, WRITE_IN_BYTES,
+  ENTRY_OUT_BYTES, FOPEN_DIRECT_IO, FUSE_FSYNC_FDATASYNC, OPEN_OUT_BYTES, OUT_HEADER_BYTES, WRITE_IN_BYTES,
   direntBytes, direntType, direntplusBytes, readCString, readIoIn, readU64, writeDirent, writeOpenOut,
 } from './protocol.js';
 import type { Req, Session } from './session.js';
@@ -14,8 +15,23 @@ import type { Req, Session } from './session.js';
 /** d_ino of names we have no node for (libfuse's FUSE_UNKNOWN_INO): never 0, which readdir(3) skips. */
 const UNKNOWN_INO = 0xffffffff;
 const DT_DIR = 4;
-/** Open answers carry no FOPEN_* flags: every open drops the page cache (close-to-open). */
-const OPEN_FLAGS = 0;
+const O_ACCMODE = 3;
+
+/**
+ * FOPEN_* flags of an open's answer. Never KEEP_CACHE: every open drops the page cache
+ * (close-to-open). A handle bypasses it (FOPEN_DIRECT_IO, when INIT allowed that: see
+ * Session.handleInit) if it can only write, or if its open created or emptied the file: what such
+ * a handle reads it wrote itself, and the mount still holds. Other read-write handles keep the
+ * cache, since a direct one sends every read to the mount: 4 KiB reads of a 64 MiB file through an
+ * O_RDWR handle ran at 62-75 MiB/s direct, 774-864 MiB/s through the page cache. (A database
+ * opened read-write is read in pages of that size.)
+ */
+function openFlags(s: Session, flags: number, created: boolean): number {
+  if (!s.init?.directWrites) return 0;
+  const mode = flags & O_ACCMODE;
+  const direct = mode === constants.O_WRONLY || (mode === constants.O_RDWR && (created || (flags & constants.O_TRUNC) !== 0));
+  return direct ? FOPEN_DIRECT_IO : 0;
+}
 
 async function releaseQuietly(s: Session, path: string, fh: number): Promise<void> {
   await s.ops.release(path, fh).catch((err: unknown) => s.logger.warn({ path, fh, err: String(err) }, 'releasing a handle the kernel never got'));
@@ -44,7 +60,7 @@ export async function open(s: Session, req: Req): Promise<void> {
     throw err;
   }
   const b = s.msg(OPEN_OUT_BYTES);
-  writeOpenOut(b, OUT_HEADER_BYTES, fh, OPEN_FLAGS);
+  writeOpenOut(b, OUT_HEADER_BYTES, fh, openFlags(s, req.body.readUInt32LE(0), false));
   if (!s.ok(req, b)) {
     await releaseQuietly(s, path, fh);
     await closed(s, node);
@@ -53,6 +69,7 @@ export async function open(s: Session, req: Req): Promise<void> {
 
 export async function create(s: Session, req: Req): Promise<void> {
   const parent = s.node(req);
+  const flags = req.body.readUInt32LE(0);
   const mode = req.body.readUInt32LE(4);
   const n = readCString(req.body, 16).s;
   const path = await s.nodes.childPath(parent, n);
@@ -64,7 +81,7 @@ export async function create(s: Session, req: Req): Promise<void> {
     await releaseQuietly(s, path, fh);
     throw err;
   }
-  const node = s.replyEntry(req, parent, n, st, (b, off) => writeOpenOut(b, off, fh, OPEN_FLAGS), OPEN_OUT_BYTES);
+  const node = s.replyEntry(req, parent, n, st, (b, off) => writeOpenOut(b, off, fh, openFlags(s, flags, true)), OPEN_OUT_BYTES);
   if (node) node.opens++;
   else await releaseQuietly(s, path, fh);
 }

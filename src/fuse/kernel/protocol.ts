@@ -6,7 +6,8 @@ import type { FuseStat, FuseStatfs } from '../adapter.js';
 export const FUSE_KERNEL_VERSION = 7;
 /**
  * The newest minor we know the structs of. Every change after 7.31 that we could meet is gated by
- * an INIT flag we do not set, so replying with the kernel's minor (up to this) is safe.
+ * an INIT flag we do not set (the two we do, INIT_EXT and DIRECT_IO_ALLOW_MMAP, change no struct
+ * we use), so replying with the kernel's minor (up to this) is safe.
  */
 export const FUSE_MAX_KNOWN_MINOR = 45;
 /** 7.28 brought max_pages (1 MiB requests); older kernels get the protocol of libfuse2. */
@@ -64,7 +65,18 @@ export const InitFlag = {
   PARALLEL_DIROPS: 1 << 18,
   MAX_PAGES: 1 << 22,
   CACHE_SYMLINKS: 1 << 23,
+  /** The flags2 word exists in INIT (7.36). */
+  INIT_EXT: 1 << 30,
 } as const;
+
+/** INIT flags of the second word (flags2: bit n here is bit 32 + n of the kernel's 64-bit flags). */
+export const InitFlag2 = {
+  /** Shared mmap of files opened with FOPEN_DIRECT_IO (7.39, Linux 6.6). */
+  DIRECT_IO_ALLOW_MMAP: 1 << (36 - 32),
+} as const;
+
+/** fuse_open_out.open_flags: reads and writes through this handle bypass the page cache. */
+export const FOPEN_DIRECT_IO = 1 << 0;
 
 /** fuse_setattr_in.valid */
 export const Fattr = {
@@ -164,10 +176,14 @@ export interface InitIn {
   minor: number;
   maxReadahead: number;
   flags: number;
+  /** Meaningful only when flags has INIT_EXT. */
+  flags2: number;
 }
 
 export function readInitIn(body: Buffer): InitIn {
-  return { major: body.readUInt32LE(0), minor: body.readUInt32LE(4), maxReadahead: body.readUInt32LE(8), flags: body.readUInt32LE(12) };
+  const flags = body.readUInt32LE(12);
+  const flags2 = flags & InitFlag.INIT_EXT && body.length >= 20 ? body.readUInt32LE(16) : 0;
+  return { major: body.readUInt32LE(0), minor: body.readUInt32LE(4), maxReadahead: body.readUInt32LE(8), flags, flags2 };
 }
 
 export interface SetattrIn {
@@ -289,6 +305,8 @@ export interface InitOut {
   minor: number;
   maxReadahead: number;
   flags: number;
+  /** Sent only when flags has INIT_EXT. */
+  flags2: number;
   maxBackground: number;
   congestionThreshold: number;
   maxWrite: number;
@@ -307,7 +325,8 @@ export function initOut(o: InitOut): Buffer {
   b.writeUInt32LE(o.maxWrite, 20);
   b.writeUInt32LE(o.timeGranNs, 24);
   b.writeUInt16LE(o.maxPages, 28);
-  // map_alignment, flags2, max_stack_depth, request_timeout: 0
+  b.writeUInt32LE(o.flags2 >>> 0, 32);
+  // map_alignment, max_stack_depth, request_timeout: 0
   return b;
 }
 
