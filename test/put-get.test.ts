@@ -161,6 +161,45 @@ test('a stream sends each block out as it reaches its end; a random write that e
   }
 });
 
+test('a recycled block buffer never changes under a reader that holds it', async () => {
+  // Whole-block writes are copied into the block cache's recycled buffers (shared-block.ts). A
+  // reader holding the bytes of a block that is uploading must keep them while the upload ends
+  // and the next writes take buffers from the pool.
+  const opts = c.mediator.opts as { reserveBlocks: (hashes: string[]) => Promise<{ reupload: string[] }> };
+  const real = opts.reserveBlocks;
+  let open!: () => void;
+  const gate = new Promise<void>((r) => { open = r; });
+  // The upload's sync round waits for its reservation: the block stays in the write session.
+  opts.reserveBlocks = async (hashes) => { await gate; return real(hashes); };
+  try {
+    const a = randomData(BLOCK);
+    await c.meta.create({ path: '/held', mode: 0o644, owner: { uid: 0, gid: 0 }, exclusive: false });
+    const f = await c.open('/held', { write: true });
+    await f.write(0, a);
+    const inner = f as unknown as { blockContent(i: number): { bytes: Promise<Buffer>; release(): void }; opts: { cache: { buffers: { take(): Buffer } } } };
+    const held = inner.blockContent(0);
+    const bytes = await held.bytes;
+    assert.ok(bytes.equals(a));
+    open();
+    await f.close();
+    // Eight more whole blocks through the same pool, while the hold lasts.
+    const more = randomData(8 * BLOCK);
+    await c.meta.create({ path: '/churn', mode: 0o644, owner: { uid: 0, gid: 0 }, exclusive: false });
+    const g = await c.open('/churn', { write: true });
+    for (let off = 0; off < more.length; off += BLOCK) await g.write(off, more.subarray(off, off + BLOCK));
+    await g.close();
+    assert.ok(bytes.equals(a), 'the held bytes are unchanged');
+    held.release();
+    // Released, the buffer is recycled: the pool hands it out next.
+    assert.equal(inner.opts.cache.buffers.take().buffer, bytes.buffer, 'the buffer went back to the pool');
+    assert.equal(sha(await readWhole(c, '/held')), sha(a));
+    assert.equal(sha(await readWhole(c, '/churn')), sha(more));
+  } finally {
+    open();
+    opts.reserveBlocks = real;
+  }
+});
+
 test('CLI put and get of 50 MiB and 160 MiB random files: identical, memory bounded', async () => {
   const endpoint = ['--meta', cl.metaUrl, '--secret-file', cl.secretFile];
   // What the CLI needs with no data at all (Node, modules, pools), measured here: ~100 MiB.

@@ -10,6 +10,7 @@ import type { Mediator, WriteSession } from './quorum.js';
 import { Mutex } from './mutex.js';
 import type { BlockCache, HeldBlock } from './block-cache.js';
 import type { DirtyBudget } from './dirty-budget.js';
+import { SharedBlock } from './shared-block.js';
 
 export interface OpenFileOptions {
   /** Memory for dirty blocks, shared with the client's other open files; over it, the oldest is uploaded early. */
@@ -41,7 +42,7 @@ export class QuorumOpenFile implements OpenFile {
   private readonly blockSize: number;
   private fileSize: number;
   private blocks: BlockRef[];
-  private readonly dirty = new Map<number, Buffer>();
+  private readonly dirty = new Map<number, SharedBlock>();
   private readonly blockSizes: Record<string, number> = {};
   /** This open file's scope in the shared block cache. */
   readonly cacheScope: number;
@@ -162,9 +163,12 @@ export class QuorumOpenFile implements OpenFile {
     this.assertWritable();
     if (offset < 0) return Promise.reject(new FsError('EINVAL', 'negative offset'));
     if (data.length === 0) return Promise.resolve();
-    const copy = Buffer.from(data);
+    const B = this.blockSize;
+    // Copied now: the caller may reuse data once this returns. A write of exactly one block (a
+    // FUSE write of a sequential writer) is copied into a recycled block buffer (shared-block.ts).
+    const whole = offset % B === 0 && data.length === B ? SharedBlock.copyOf(data, this.opts.cache.buffers) : null;
+    const copy = whole ? whole.bytes : Buffer.from(data);
     return this.lock.run(async () => {
-      const B = this.blockSize;
       const end = offset + copy.length;
       const streaming = offset === this.lastWriteEnd;
       this.lastWriteEnd = end;
@@ -174,7 +178,7 @@ export class QuorumOpenFile implements OpenFile {
         const to = Math.min(end, blockStart + B);
         if (from === blockStart && to === blockStart + B && !this.dirty.has(i)) {
           // A whole block: our private copy becomes the block buffer (no zeroed block, no second copy).
-          this.setDirty(i, copy.subarray(from - offset, to - offset));
+          this.setDirty(i, whole ? whole.ref() : new SharedBlock(copy.subarray(from - offset, to - offset)));
         } else {
           const buf = await this.dirtyBlock(i, to - blockStart);
           copy.copy(buf, from - blockStart, from - offset, to - offset);
@@ -188,7 +192,7 @@ export class QuorumOpenFile implements OpenFile {
         if (to === blockStart + B && (streaming || from === blockStart)) await this.uploadBlock(i);
       }
       while (this.opts.dirty.over && this.dirty.size > 0) await this.uploadBlock(this.dirty.keys().next().value!);
-    });
+    }).finally(() => whole?.unref());
   }
 
   truncate(size: number): Promise<void> {
@@ -234,17 +238,19 @@ export class QuorumOpenFile implements OpenFile {
     }
   }
 
-  private setDirty(i: number, buf: Buffer): void {
+  /** Makes `block` (whose reference the dirty map takes over) the dirty buffer of block i. */
+  private setDirty(i: number, block: SharedBlock): void {
     this.dropDirty(i);
-    this.dirty.set(i, buf);
-    this.opts.dirty.take(buf.length);
+    this.dirty.set(i, block);
+    this.opts.dirty.take(block.bytes.length);
   }
 
   private dropDirty(i: number): void {
-    const buf = this.dirty.get(i);
-    if (!buf) return;
+    const block = this.dirty.get(i);
+    if (!block) return;
     this.dirty.delete(i);
-    this.opts.dirty.give(buf.length);
+    this.opts.dirty.give(block.bytes.length);
+    block.unref();
   }
 
   private async commitLocked(): Promise<Attr | null> {
@@ -278,13 +284,13 @@ export class QuorumOpenFile implements OpenFile {
    */
   private async dirtyBlock(i: number, reach: number): Promise<Buffer> {
     const existing = this.dirty.get(i);
-    if (existing && existing.length >= reach) return existing;
-    const held = existing ? notHeld(existing) : this.blockContent(i);
+    if (existing && existing.bytes.length >= reach) return existing.bytes;
+    const held = existing ? existing.hold() : this.blockContent(i);
     try {
       const content = await held.bytes;
       const buf = Buffer.alloc(this.dirtyCapacity(i, Math.max(reach, content.length)));
       content.copy(buf);
-      this.setDirty(i, buf);
+      this.setDirty(i, new SharedBlock(buf));
       return buf;
     } finally {
       held.release();
@@ -305,23 +311,31 @@ export class QuorumOpenFile implements OpenFile {
 
   /** Uploads dirty block i (in the background, bounded by the write session). */
   private async uploadBlock(i: number, syncNow = false): Promise<void> {
-    const buf = this.dirty.get(i);
-    if (!buf) return;
-    this.dropDirty(i);
-    const len = Math.min(this.blockSize, this.fileSize - i * this.blockSize);
-    if (len <= 0) return;
-    // The file may reach past the buffer (extended by truncate): that part of the block is zeros.
-    const content = buf.length >= len ? buf.subarray(0, len) : zeroExtended(buf, len);
-    while (this.blocks.length < i) this.blocks.push(null);
-    if (isAllZero(content)) {
-      this.blocks[i] = null;
-      return;
+    const dirty = this.dirty.get(i);
+    if (!dirty) return;
+    // Held past dropDirty: the upload takes its own reference (or copies) before this lets go.
+    dirty.ref();
+    try {
+      this.dropDirty(i);
+      const len = Math.min(this.blockSize, this.fileSize - i * this.blockSize);
+      if (len <= 0) return;
+      const buf = dirty.bytes;
+      // The file may reach past the buffer (extended by truncate): that part of the block is zeros.
+      const owner = buf.length >= len ? dirty : new SharedBlock(zeroExtended(buf, len));
+      const content = owner.bytes.subarray(0, len);
+      while (this.blocks.length < i) this.blocks.push(null);
+      if (isAllZero(content)) {
+        this.blocks[i] = null;
+        return;
+      }
+      const hash = blockName(content);
+      this.blocks[i] = hash;
+      this.blockSizes[hash] = len;
+      this.session ??= this.mediator.newWriteSession();
+      await this.session.add(hash, content, owner, { syncNow });
+    } finally {
+      dirty.unref();
     }
-    const hash = blockName(content);
-    this.blocks[i] = hash;
-    this.blockSizes[hash] = len;
-    this.session ??= this.mediator.newWriteSession();
-    await this.session.add(hash, content, { syncNow });
   }
 
   /**
@@ -330,12 +344,12 @@ export class QuorumOpenFile implements OpenFile {
    */
   private blockContent(i: number): HeldBlock {
     const d = this.dirty.get(i);
-    if (d) return notHeld(d);
+    if (d) return d.hold();
     const hash = this.blocks[i];
     if (!hash) return notHeld(EMPTY);
     // Uploaded by this file but not yet durable: the servers may not have it yet.
-    const pending = this.session?.bytesOf(hash);
-    if (pending) return notHeld(pending);
+    const pending = this.session?.hold(hash);
+    if (pending) return pending;
     const cached = this.opts.cache.hold(this.cacheScope, hash);
     if (cached) return cached;
     this.fetch(hash);

@@ -8,6 +8,8 @@ import { blockName, transferChecksum } from '../common/hash.js';
 import type { BlockFault, ReserveResult } from '../meta/api.js';
 import { FsError } from '../common/errors.js';
 import { Coalescer } from './coalescer.js';
+import type { HeldBlock } from './block-cache.js';
+import type { SharedBlock } from './shared-block.js';
 import { DataClient, DataServerError, quorumError } from './data-client.js';
 
 export interface MediatorOptions {
@@ -171,6 +173,8 @@ interface PendingBlock {
   hash: string;
   /** Held until Qw servers confirmed the block durable, then dropped. */
   bytes: Buffer | null;
+  /** The buffer the bytes lie in, referenced until they are dropped. */
+  owner: SharedBlock;
   /** The bytes' transfer checksum, taken when they arrived here, right after they were named. */
   crc32c: number;
   stored: Set<number>;
@@ -208,10 +212,10 @@ export class WriteSession {
    * syncNow the servers fsync it before answering: the last block of a small write is then durable
    * one round trip earlier than with a separate sync.
    */
-  async add(hash: string, bytes: Buffer, opts: { syncNow?: boolean } = {}): Promise<void> {
+  async add(hash: string, bytes: Buffer, owner: SharedBlock, opts: { syncNow?: boolean } = {}): Promise<void> {
     this.throwIfFailed();
     if (this.blocks.has(hash)) return;
-    const b: PendingBlock = { hash, bytes, crc32c: transferChecksum(bytes), stored: new Set(), durable: new Set(), lastError: new Map(), reservation: null };
+    const b: PendingBlock = { hash, bytes, owner: owner.ref(), crc32c: transferChecksum(bytes), stored: new Set(), durable: new Set(), lastError: new Map(), reservation: null };
     this.blocks.set(hash, b);
     this.held++;
     this.refreshTimer ??= setInterval(() => void this.refreshReservations(), this.m.opts.reservationRefreshMs ?? DEFAULT_RESERVATION_REFRESH_MS).unref();
@@ -222,9 +226,10 @@ export class WriteSession {
     this.throwIfFailed();
   }
 
-  /** The bytes of a block added here and not yet durable on Qw servers (until then, servers may not have it). */
-  bytesOf(hash: string): Buffer | null {
-    return this.blocks.get(hash)?.bytes ?? null;
+  /** A hold on the bytes of a block added here and not yet durable on Qw servers (until then, servers may not have it). */
+  hold(hash: string): HeldBlock | null {
+    const b = this.blocks.get(hash);
+    return b?.bytes ? b.owner.hold(b.bytes) : null;
   }
 
   /** Waits until every added block is durable on at least Qw servers. Returns the copies that missed. */
@@ -414,6 +419,8 @@ export class WriteSession {
     for (const b of batch) {
       if (b.bytes === null) continue;
       b.bytes = null;
+      // Every upload of it has ended; readers that still hold it keep it from the pool.
+      b.owner.unref();
       this.held--;
       this.heldWaiters.shift()?.();
     }
