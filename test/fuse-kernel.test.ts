@@ -6,13 +6,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { constants, mkdtempSync, rmSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { startTestCluster, type TestCluster } from './helpers/cluster.js';
 import { bash, mountBaseDir, run, startMount, unmountAll, type TestMount } from './helpers/fuse.js';
 import { CLI, tempDir } from './helpers/procs.js';
+import { bypassesPageCache } from '../src/fuse/kernel/ops-files.js';
 
 const ROOT = process.getuid?.() === 0;
 const skip = ROOT ? false : 'the kernel binding mounts with mount(8) and needs root';
@@ -169,6 +170,17 @@ test('opens for writing bypass the page cache where the kernel allows shared map
   const line = m.output().split('\n').find((l) => l.includes('kernel FUSE session started'));
   assert.ok(line, 'the INIT log line');
   assert.equal(JSON.parse(line).directWrites, kernelAtLeast(6, 6), line);
+});
+
+test('which handles bypass the page cache: write-only ones, and read-write ones with nothing to read', () => {
+  const { O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC, O_APPEND } = constants;
+  assert.equal(bypassesPageCache(O_WRONLY, false), true);
+  assert.equal(bypassesPageCache(O_WRONLY | O_APPEND, false), true);
+  assert.equal(bypassesPageCache(O_RDWR, true), true, 'created or empty');
+  assert.equal(bypassesPageCache(O_RDWR | O_TRUNC, false), true, 'truncated');
+  assert.equal(bypassesPageCache(O_RDWR, false), false, 'a file with bytes to read keeps the cache');
+  assert.equal(bypassesPageCache(O_RDONLY, true), false);
+  assert.equal(bypassesPageCache(O_RDONLY, false), false);
 });
 
 test('a write through a direct handle reaches readers holding the file open, shared mappings, and later opens', { skip }, async () => {

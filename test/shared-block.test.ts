@@ -6,9 +6,11 @@ import { SharedBlock } from '../src/client/shared-block.js';
 
 test('the buffer returns to the pool only after the writer, the upload and every reader let go', async () => {
   const pool = new BufferPool(4096, 4);
-  const data = Buffer.alloc(4096, 7);
-  const block = SharedBlock.copyOf(data, pool);
-  assert.ok(block.bytes.equals(data));
+  const data = Buffer.alloc(4000, 7);
+  const block = SharedBlock.blockOf(data, pool);
+  assert.equal(block.bytes.length, 4096);
+  assert.ok(block.bytes.subarray(0, 4000).equals(data));
+  assert.ok(block.bytes.subarray(4000).equals(Buffer.alloc(96)), 'zeros after the data');
   const upload = block.ref();
   const reader = block.hold(block.bytes.subarray(0, 100));
   assert.equal((await reader.bytes).length, 100);

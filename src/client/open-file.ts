@@ -164,10 +164,12 @@ export class QuorumOpenFile implements OpenFile {
     if (offset < 0) return Promise.reject(new FsError('EINVAL', 'negative offset'));
     if (data.length === 0) return Promise.resolve();
     const B = this.blockSize;
-    // Copied now: the caller may reuse data once this returns. A write of exactly one block (a
-    // FUSE write of a sequential writer) is copied into a recycled block buffer (shared-block.ts).
-    const whole = offset % B === 0 && data.length === B ? SharedBlock.copyOf(data, this.opts.cache.buffers) : null;
-    const copy = whole ? whole.bytes : Buffer.from(data);
+    // Copied now: the caller may reuse data once this returns. A write of one block, or of most of
+    // one from its start, is copied into a recycled block buffer, zeros after it (shared-block.ts).
+    // The second kind is a stream through a direct handle from memory that is not page-aligned: the
+    // kernel splits each 1 MiB write at its 256-page limit (fio's buffers: 1 MiB - 16 bytes, then 16).
+    const head = offset % B === 0 && data.length >= B / 2 && data.length <= B ? SharedBlock.blockOf(data, this.opts.cache.buffers) : null;
+    const copy = head ? head.bytes.subarray(0, data.length) : Buffer.from(data);
     return this.lock.run(async () => {
       const end = offset + copy.length;
       const streaming = offset === this.lastWriteEnd;
@@ -176,9 +178,12 @@ export class QuorumOpenFile implements OpenFile {
         const blockStart = i * B;
         const from = Math.max(offset, blockStart);
         const to = Math.min(end, blockStart + B);
-        if (from === blockStart && to === blockStart + B && !this.dirty.has(i)) {
-          // A whole block: our private copy becomes the block buffer (no zeroed block, no second copy).
-          this.setDirty(i, whole ? whole.ref() : new SharedBlock(copy.subarray(from - offset, to - offset)));
+        const wholeBlock = to === blockStart + B;
+        // A pooled head may stand for the whole block where the rest of it reads as zeros anyway.
+        const nothingAfter = head !== null && (this.blocks[i] ?? null) === null;
+        if (from === blockStart && (wholeBlock || nothingAfter) && !this.dirty.has(i)) {
+          // Our private copy becomes the block buffer (no zeroed block, no second copy).
+          this.setDirty(i, head ? head.ref() : new SharedBlock(copy.subarray(from - offset, to - offset)));
         } else {
           const buf = await this.dirtyBlock(i, to - blockStart);
           copy.copy(buf, from - blockStart, from - offset, to - offset);
@@ -189,10 +194,10 @@ export class QuorumOpenFile implements OpenFile {
         // it goes now. A random writer that happens to hit a block's last bytes is not: uploaded,
         // the block would be fetched back for its next write (fio's 4 KiB random writes on a
         // 128 MiB file uploaded a 1 MiB block for every 256 writes, and read most of them back).
-        if (to === blockStart + B && (streaming || from === blockStart)) await this.uploadBlock(i);
+        if (wholeBlock && (streaming || from === blockStart)) await this.uploadBlock(i);
       }
       while (this.opts.dirty.over && this.dirty.size > 0) await this.uploadBlock(this.dirty.keys().next().value!);
-    }).finally(() => whole?.unref());
+    }).finally(() => head?.unref());
   }
 
   truncate(size: number): Promise<void> {

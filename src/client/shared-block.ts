@@ -16,11 +16,12 @@ export class SharedBlock {
   /** `bytes` with one reference (the caller's); `pool` takes it back after the last unref, if it made it. */
   constructor(readonly bytes: Buffer, private readonly pool: BufferPool | null = null) {}
 
-  /** A copy of `data` in a buffer of the pool (which must have data's size). */
-  static copyOf(data: Buffer, pool: BufferPool): SharedBlock {
-    const b = pool.take(data.length);
+  /** A buffer of the pool holding `data` (no longer than the pool's buffers) from its start, zeros after it. */
+  static blockOf(data: Buffer, pool: BufferPool): SharedBlock {
+    const b = pool.take();
     data.copy(b);
-    return new SharedBlock(b.length === data.length ? b : b.subarray(0, data.length), pool);
+    b.fill(0, data.length);
+    return new SharedBlock(b, pool);
   }
 
   ref(): this {

@@ -101,6 +101,11 @@ export interface FuseOps {
   readdir(path: string): Promise<DirName[]>;
   create(path: string, mode: number): Promise<number>;
   open(path: string, flags: number): Promise<number>;
+  /**
+   * True when the file had no bytes when this handle was opened (and it has written none yet):
+   * what it reads, it wrote itself. The kernel binding then lets it bypass the page cache.
+   */
+  isEmptyFile?(fh: number): boolean;
   read(path: string, fh: number, buf: Buffer, length: number, position: number): Promise<number>;
   /**
    * read() without the copy into the binding's buffer, for the kernel binding: the pieces are

@@ -415,6 +415,12 @@ export class QuorumOps implements FuseOps {
     });
   }
 
+  isEmptyFile(fh: number): boolean {
+    const h = this.table.get(fh);
+    if (!h) return false;
+    return (h.writer ? h.writer.file.size() : h.attr.size) === 0;
+  }
+
   open(path: string, flags: number): Promise<number> {
     return this.run('open', path, async () => {
       // Attributes and block list in one round trip: the version this open reads (close-to-open).
