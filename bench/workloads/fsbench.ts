@@ -7,7 +7,7 @@
 // QuorumFS and peer mount also gets the ack probe (lib/ackprobe.ts): did close() and fsync() wait
 // for the servers' fsync?
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { appendFile, mkdir, readFile, rmdir, statfs } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rmdir, statfs, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -111,6 +111,28 @@ async function settleDisk(ctx: Ctx, until: number): Promise<number> {
     await sleep(wait, ctx.signal);
   }
   return (Date.now() - t0) / 1000;
+}
+
+/**
+ * This VM hands memory the guest frees back to its host (virtio-balloon free page reporting), and
+ * touching such a page again is slow. How much of it a target meets depended on the one before:
+ * QuorumFS N=3 ran right after the in-memory targets, which free ~1 GiB when they exit. The same
+ * QuorumFS build's 512 MiB write ran at 126 MiB/s right after a large deletion and at 233 minutes
+ * later; five back-to-back runs of the in-memory ceiling's write ranged from 204 to 1,646 MiB/s,
+ * the first after a pause the slowest. So before every target: a sync, the page cache dropped,
+ * and a pause for the freed memory to be reported, so each one starts from the same cold state.
+ */
+const MEMORY_SETTLE_MS = 5_000;
+
+async function settleMemory(ctx: Ctx): Promise<boolean> {
+  await run('sync', [], { timeoutMs: 300_000, signal: ctx.signal });
+  try {
+    await writeFile('/proc/sys/vm/drop_caches', '3\n');
+  } catch {
+    return false;
+  }
+  await sleep(MEMORY_SETTLE_MS, ctx.signal);
+  return true;
 }
 
 function tunables(quick: boolean): Record<string, string> {
@@ -403,7 +425,9 @@ export const fsbench: Workload = {
 
     const settleMs = ctx.quick ? 0 : SETTLE_MS;
     if (settleMs) out.notes.push(`each disk-backed target starts at least ${settleMs / 1000} s after the previous one's files were deleted, and after a sync (see SETTLE_MS in bench/workloads/fsbench.ts)`);
+    if (settleMs) out.notes.push(`every target starts after a sync, the page cache dropped and a ${MEMORY_SETTLE_MS / 1000} s pause (see MEMORY_SETTLE_MS in bench/workloads/fsbench.ts)`);
     let lastDiskTeardown = 0;
+    let memoryNoted = false;
 
     const results: TargetResult[] = targets.map((t) => ({ key: t.key, label: t.label, kind: t.kind, defaultKey: t.defaultKey, status: 'ok', figures: {}, rounds: [] }));
     out.raw.targets = results;
@@ -422,6 +446,10 @@ export const fsbench: Workload = {
           }
           if (res.status === 'skipped') continue;
           const settledSeconds = t.kind !== 'ceiling' && lastDiskTeardown ? await settleDisk(ctx, lastDiskTeardown + settleMs) : undefined;
+          if (settleMs && !(await settleMemory(ctx)) && !memoryNoted) {
+            memoryNoted = true;
+            out.notes.push('could not drop the page cache before each target (needs root): targets start from whatever memory state the one before left');
+          }
           ctx.log(`fsbench${ctx.rounds > 1 ? ` round ${round}/${ctx.rounds}` : ''}: ${t.label}`);
           const r = await measureTarget(ctx, t, res, { script, tun, probe: probing && round === 1 });
           r.settledSeconds = settledSeconds;
