@@ -251,11 +251,16 @@ export class QuorumOpenFile implements OpenFile {
   }
 
   private dropDirty(i: number): void {
+    this.takeDirty(i)?.unref();
+  }
+
+  /** Removes block i's dirty buffer and hands its reference to the caller. */
+  private takeDirty(i: number): SharedBlock | undefined {
     const block = this.dirty.get(i);
-    if (!block) return;
+    if (!block) return undefined;
     this.dirty.delete(i);
     this.opts.dirty.give(block.bytes.length);
-    block.unref();
+    return block;
   }
 
   private async commitLocked(): Promise<Attr | null> {
@@ -316,12 +321,10 @@ export class QuorumOpenFile implements OpenFile {
 
   /** Uploads dirty block i (in the background, bounded by the write session). */
   private async uploadBlock(i: number, syncNow = false): Promise<void> {
-    const dirty = this.dirty.get(i);
+    // The dirty map's reference is ours until the upload has taken its own (or copied).
+    const dirty = this.takeDirty(i);
     if (!dirty) return;
-    // Held past dropDirty: the upload takes its own reference (or copies) before this lets go.
-    dirty.ref();
     try {
-      this.dropDirty(i);
       const len = Math.min(this.blockSize, this.fileSize - i * this.blockSize);
       if (len <= 0) return;
       const buf = dirty.bytes;
