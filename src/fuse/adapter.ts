@@ -15,6 +15,9 @@ import { readFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { ANSWER_CODES } from '../common/errors.js';
 
+/** The access-mode bits of open(2)'s flags (O_RDONLY, O_WRONLY, O_RDWR); node:fs does not export it. */
+export const O_ACCMODE = 3;
+
 const execFileP = promisify(execFile);
 const require = createRequire(import.meta.url);
 

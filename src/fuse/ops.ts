@@ -6,7 +6,7 @@ import { CachingMeta } from '../client/meta-cache.js';
 import type { FsClient, OpenFile } from '../client/types.js';
 import type { Logger } from '../common/log.js';
 import type { Attr, FileLayout, Ino } from '../meta/api.js';
-import { type DirName, type FuseOps, type FuseStat, type FuseStatfs, type KernelCoherence, type ReadParts, type TimeSpec } from './adapter.js';
+import { O_ACCMODE, type DirName, type FuseOps, type FuseStat, type FuseStatfs, type KernelCoherence, type ReadParts, type TimeSpec } from './adapter.js';
 import type { CapacityProbe } from './capacity.js';
 import { errno, toErrnoError } from './errno.js';
 import { HandleTable, type Handle, type ReaderState, type SharedWriter } from './handles.js';
@@ -14,7 +14,6 @@ import { HandleTable, type Handle, type ReaderState, type SharedWriter } from '.
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
-const O_ACCMODE = 3;
 const O_TRUNC = fsConstants.O_TRUNC;
 /** chown(2) passes -1 (as uint32) for "leave unchanged". */
 const UNCHANGED_ID = 0xffffffff;

@@ -1,7 +1,7 @@
 // Requests on open files and directories: CREATE/OPEN, READ/WRITE, FLUSH/FSYNC, RELEASE, and the
 // directory handles (OPENDIR, READDIR[PLUS], RELEASEDIR). Handles are FuseOps' own numbers.
 import { constants } from 'node:fs';
-import type { FuseStat } from '../adapter.js';
+import { O_ACCMODE, type FuseStat } from '../adapter.js';
 import { dropHidden } from './ops-names.js';
 import { joinPath } from '../../meta/api.js';
 import type { Node } from './nodes.js';
@@ -15,7 +15,6 @@ import type { Req, Session } from './session.js';
 /** d_ino of names we have no node for (libfuse's FUSE_UNKNOWN_INO): never 0, which readdir(3) skips. */
 const UNKNOWN_INO = 0xffffffff;
 const DT_DIR = 4;
-const O_ACCMODE = 3;
 
 /**
  * Whether a handle bypasses the page cache (FOPEN_DIRECT_IO, when INIT allowed that: see

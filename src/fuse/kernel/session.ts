@@ -46,8 +46,8 @@ export interface SessionConfig {
   /** Extra INIT flags to ask for (measured options: WRITEBACK_CACHE, DO_READDIRPLUS...). */
   extraFlags: number;
   /**
-   * Answer opens for writing with FOPEN_DIRECT_IO, if the kernel also lets such files be mapped
-   * shared (DIRECT_IO_ALLOW_MMAP); see handleInit.
+   * Answer some opens for writing with FOPEN_DIRECT_IO (ops-files.ts, bypassesPageCache), if the
+   * kernel also lets such files be mapped shared (DIRECT_IO_ALLOW_MMAP); see handleInit.
    */
   directWrites: boolean;
   maxBackground: number;
@@ -62,7 +62,7 @@ export interface InitResult {
   flags2: number;
   maxWrite: number;
   maxReadahead: number;
-  /** Opens for writing bypass the page cache (FOPEN_DIRECT_IO). */
+  /** Some opens for writing may bypass the page cache (FOPEN_DIRECT_IO; see bypassesPageCache). */
   directWrites: boolean;
 }
 
