@@ -425,7 +425,6 @@ export const fsbench: Workload = {
 
     const settleMs = ctx.quick ? 0 : SETTLE_MS;
     if (settleMs) out.notes.push(`each disk-backed target starts at least ${settleMs / 1000} s after the previous one's files were deleted, and after a sync (see SETTLE_MS in bench/workloads/fsbench.ts)`);
-    if (settleMs) out.notes.push(`every target starts after a sync, the page cache dropped and a ${MEMORY_SETTLE_MS / 1000} s pause (see MEMORY_SETTLE_MS in bench/workloads/fsbench.ts)`);
     let lastDiskTeardown = 0;
     let memoryNoted = false;
 
@@ -446,9 +445,14 @@ export const fsbench: Workload = {
           }
           if (res.status === 'skipped') continue;
           const settledSeconds = t.kind !== 'ceiling' && lastDiskTeardown ? await settleDisk(ctx, lastDiskTeardown + settleMs) : undefined;
-          if (settleMs && !(await settleMemory(ctx)) && !memoryNoted) {
-            memoryNoted = true;
-            out.notes.push('could not drop the page cache before each target (needs root): targets start from whatever memory state the one before left');
+          if (settleMs) {
+            const settled = await settleMemory(ctx);
+            if (!memoryNoted) {
+              memoryNoted = true;
+              out.notes.push(settled
+                ? `every target starts after a sync, the page cache dropped and a ${MEMORY_SETTLE_MS / 1000} s pause (see MEMORY_SETTLE_MS in bench/workloads/fsbench.ts)`
+                : 'could not drop the page cache before each target (needs root): targets start from whatever memory state the one before left');
+            }
           }
           ctx.log(`fsbench${ctx.rounds > 1 ? ` round ${round}/${ctx.rounds}` : ''}: ${t.label}`);
           const r = await measureTarget(ctx, t, res, { script, tun, probe: probing && round === 1 });
