@@ -43,7 +43,7 @@ function links(over: { socketPath?: string; auth?: string; requestTimeoutMs?: nu
 }
 
 function blockFile(hash: string): string {
-  return join(dir, 'blocks', hash.slice(0, 2), hash.slice(2, 4), hash);
+  return join(dir, 'blocks', hash.slice(0, 2), hash);
 }
 
 async function httpGet(hash: string): Promise<{ status: number; bytes: Buffer }> {

@@ -21,14 +21,16 @@ function freshDir(): string {
   return d;
 }
 
-blockStoreConformance('DiskBlockStore', () => DiskBlockStore.open({ dir: freshDir(), maxBlockSizeBytes: MAX_BLOCK_BYTES }));
+// No spare stock here: a store's background upkeep would outlive its test and move the descriptor
+// counts that later tests check. The stock has its own tests below, and every data server process runs one.
+blockStoreConformance('DiskBlockStore', () => DiskBlockStore.open({ dir: freshDir(), maxBlockSizeBytes: MAX_BLOCK_BYTES, spareStock: 0 }));
 
-test('DiskBlockStore: layout is blocks/<2 hex>/<2 hex>/<hash>', async () => {
+test('DiskBlockStore: layout is blocks/<2 hex>/<hash>', async () => {
   const dir = freshDir();
-  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES });
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, spareStock: 0 });
   const b = block(100);
   await store.put(b.hash, b.bytes);
-  const expected = join(dir, 'blocks', b.hash.slice(0, 2), b.hash.slice(2, 4), b.hash);
+  const expected = join(dir, 'blocks', b.hash.slice(0, 2), b.hash);
   assert.equal(store.pathOf(b.hash), expected);
   assert.ok(existsSync(expected));
   assert.deepEqual(readdirSync(join(dir, 'tmp')), [], 'no temp file is left behind');
@@ -36,7 +38,7 @@ test('DiskBlockStore: layout is blocks/<2 hex>/<2 hex>/<hash>', async () => {
 
 test('DiskBlockStore: the 256 first-level directories exist from open on; one removed behind its back is made again', async () => {
   const dir = freshDir();
-  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES });
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, spareStock: 0 });
   const l1 = readdirSync(join(dir, 'blocks'));
   assert.equal(l1.length, 256);
   assert.ok(l1.every((d) => /^[0-9a-f]{2}$/.test(d)));
@@ -48,7 +50,7 @@ test('DiskBlockStore: the 256 first-level directories exist from open on; one re
 
 test('DiskBlockStore: a synced put of a block already held keeps a good copy and replaces a bad or missing one', async () => {
   const dir = freshDir();
-  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES });
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, spareStock: 0 });
   const b = block(4096);
   const path = store.pathOf(b.hash);
   await store.put(b.hash, b.bytes);
@@ -81,7 +83,7 @@ test('DiskBlockStore: a synced put of a block already held keeps a good copy and
 
 test('DiskBlockStore: a quarantined copy is kept under DIR/quarantine/<hash>.<timestamp>', async () => {
   const dir = freshDir();
-  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES });
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, spareStock: 0 });
   const b = block(100);
   for (let i = 0; i < 2; i++) {
     await store.put(b.hash, b.bytes);
@@ -95,7 +97,7 @@ test('DiskBlockStore: a quarantined copy is kept under DIR/quarantine/<hash>.<ti
 
 test('DiskBlockStore: reopening indexes existing blocks, counts quarantine and empties what tmp holds', async () => {
   const dir = freshDir();
-  const first = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES });
+  const first = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, spareStock: 0 });
   const kept = [block(10), block(20)];
   for (const b of kept) await first.put(b.hash, b.bytes);
   const bad = block(30);
@@ -106,7 +108,7 @@ test('DiskBlockStore: reopening indexes existing blocks, counts quarantine and e
   writeFileSync(join(dir, 'blocks', 'stray-file'), 'not a block');
   mkdirSync(join(dir, 'blocks', 'zz'), { recursive: true });
 
-  const second = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES });
+  const second = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, spareStock: 0 });
   assert.deepEqual(new Map(await second.inventory()), new Map(kept.map((b) => [b.hash, b.bytes.length])));
   assert.deepEqual(await second.stats(), { blocks: 2, bytes: 30, quarantined: 1 });
   // The unconfirmed write a crash left is emptied and kept as a spare, never read as a block.
@@ -121,7 +123,7 @@ test('DiskBlockStore: reopening indexes existing blocks, counts quarantine and e
 
 test('DiskBlockStore: a deleted block\'s file is emptied and reused for the next new block', async () => {
   const dir = freshDir();
-  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES });
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, spareStock: 0 });
   const a = block(8192);
   await store.put(a.hash, a.bytes, { sync: true });
   const inode = statSync(store.pathOf(a.hash)).ino;
@@ -144,7 +146,7 @@ test('DiskBlockStore: a deleted block\'s file is emptied and reused for the next
 
 test('DiskBlockStore: a block deleted while a read holds its file is unlinked, and the read gets its bytes', async () => {
   const dir = freshDir();
-  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES });
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, spareStock: 0 });
   const a = block(64 * 1024);
   await store.put(a.hash, a.bytes, { sync: true });
   // The read opens the file at once and waits for the thread pool; the delete runs meanwhile.
@@ -154,9 +156,89 @@ test('DiskBlockStore: a block deleted while a read holds its file is unlinked, a
   assert.deepEqual(readdirSync(join(dir, 'tmp')), [], 'a file a read held is not kept as a spare');
 });
 
+test('DiskBlockStore: a store in the two-level layout (blocks/ab/cd/<hash>) is moved to the one-level layout when opened', async () => {
+  const dir = freshDir();
+  const [a, b, c] = [block(10), block(20), block(30)];
+  const legacy = (h: string) => join(dir, 'blocks', h.slice(0, 2), h.slice(2, 4), h);
+  for (const x of [a, b, c]) {
+    mkdirSync(join(legacy(x.hash), '..'), { recursive: true });
+    writeFileSync(legacy(x.hash), x.bytes);
+  }
+  // A move cut short by a crash: c already has its new name, and still its old one.
+  mkdirSync(join(dir, 'blocks', c.hash.slice(0, 2)), { recursive: true });
+  writeFileSync(join(dir, 'blocks', c.hash.slice(0, 2), c.hash), c.bytes);
+  // A stray file in an old leaf is left where it is, with its leaf.
+  writeFileSync(join(legacy(a.hash), '..', 'stray'), 'x');
+
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, spareStock: 0 });
+  assert.deepEqual(new Map(await store.inventory()), new Map([a, b, c].map((x) => [x.hash, x.bytes.length])));
+  for (const x of [a, b, c]) {
+    assert.equal(store.pathOf(x.hash), join(dir, 'blocks', x.hash.slice(0, 2), x.hash));
+    assert.equal(existsSync(legacy(x.hash)), false, 'the old name is gone');
+    assert.deepEqual(await store.get(x.hash), x.bytes);
+  }
+  assert.equal(existsSync(join(legacy(b.hash), '..')), b.hash.slice(0, 4) === a.hash.slice(0, 4), 'an emptied old leaf is removed');
+  assert.deepEqual(readdirSync(join(legacy(a.hash), '..')), ['stray']);
+  // Opened again: nothing left to move, the same blocks.
+  const again = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, spareStock: 0 });
+  assert.deepEqual(await again.stats(), { blocks: 3, bytes: 60, quarantined: 0 });
+});
+
+async function until(what: string, cond: () => boolean): Promise<void> {
+  for (let i = 0; !cond(); i++) {
+    if (i > 500) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('DiskBlockStore: a fresh store makes a stock of empty files, and a new block takes one instead of creating its own', async () => {
+  const dir = freshDir();
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, spareStock: 4 });
+  for (const sync of [true, false]) {
+    await until('a stock of 4', () => store.spareCount === 4);
+    const stock = new Map(readdirSync(join(dir, 'tmp')).map((n) => [statSync(join(dir, 'tmp', n)).ino, n]));
+    assert.equal(stock.size, 4);
+    for (const n of stock.values()) assert.equal(statSync(join(dir, 'tmp', n)).size, 0, 'a spare holds no data');
+    const b = block(sync ? 100 : 4096);
+    await store.put(b.hash, b.bytes, { sync });
+    assert.ok(stock.has(statSync(store.pathOf(b.hash)).ino), `the ${sync ? 'synced' : 'streamed'} block's file is one of the stock`);
+    assert.deepEqual(await store.get(b.hash), b.bytes);
+  }
+  await until('the stock topped up again', () => store.spareCount === 4);
+  await store.close();
+});
+
+test('DiskBlockStore: a stock is never made in a tmp/ that replaced the one the store started with', async () => {
+  const dir = freshDir();
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, spareStock: 3 });
+  assert.equal(readdirSync(join(dir, 'tmp')).length, 3, 'made before open returns');
+  // Deleted under the running server and made anew (for another server, say).
+  rmSync(join(dir, 'tmp'), { recursive: true });
+  mkdirSync(join(dir, 'tmp'));
+  const b = block(10);
+  await store.put(b.hash, b.bytes, { sync: true });
+  assert.deepEqual(await store.get(b.hash), b.bytes, 'a put whose spare is gone makes its own file');
+  await new Promise((r) => setTimeout(r, 1_500)); // past the quiet second after which a stock is made again
+  assert.deepEqual(readdirSync(join(dir, 'tmp')), []);
+});
+
+test('DiskBlockStore: the stock stays within the spare cap, and stops with the store', async () => {
+  const dir = freshDir();
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, maxSpareFiles: 2, spareStock: 50 });
+  await until('the stock of 2', () => store.spareCount === 2);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(readdirSync(join(dir, 'tmp')).length, 2);
+  await store.close();
+  const b = block(10);
+  await store.put(b.hash, b.bytes, { sync: true });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(store.spareCount, 1, 'a closed store takes a spare but makes no new ones');
+  assert.deepEqual(await store.get(b.hash), b.bytes);
+});
+
 test('DiskBlockStore: spares are capped; deletes past the cap unlink', async () => {
   const dir = freshDir();
-  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, maxSpareFiles: 2 });
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, maxSpareFiles: 2, spareStock: 0 });
   const blocks = [block(10), block(20), block(30)];
   for (const b of blocks) await store.put(b.hash, b.bytes);
   for (const b of blocks) await store.delete(b.hash);
@@ -166,7 +248,7 @@ test('DiskBlockStore: spares are capped; deletes past the cap unlink', async () 
 
 test('DiskBlockStore: a block file found on disk but not indexed is adopted by get', async () => {
   const dir = freshDir();
-  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES });
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, spareStock: 0 });
   const b = block(64);
   const path = store.pathOf(b.hash);
   mkdirSync(join(path, '..'), { recursive: true });
@@ -177,7 +259,7 @@ test('DiskBlockStore: a block file found on disk but not indexed is adopted by g
 
 test('DiskBlockStore: a file larger than the block size is corrupt without being read whole', async () => {
   const dir = freshDir();
-  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: 4096 });
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: 4096, spareStock: 0 });
   const b = block(4096);
   await store.put(b.hash, b.bytes);
   writeFileSync(store.pathOf(b.hash), Buffer.concat([b.bytes, Buffer.alloc(10)]));
@@ -186,7 +268,7 @@ test('DiskBlockStore: a file larger than the block size is corrupt without being
 });
 
 test('DiskBlockStore: sync marks written blocks as no longer unsynced', async () => {
-  const store = await DiskBlockStore.open({ dir: freshDir(), maxBlockSizeBytes: MAX_BLOCK_BYTES });
+  const store = await DiskBlockStore.open({ dir: freshDir(), maxBlockSizeBytes: MAX_BLOCK_BYTES, spareStock: 0 });
   const a = block(10);
   const b = block(10);
   await store.put(a.hash, a.bytes);
@@ -202,7 +284,7 @@ test('DiskBlockStore: block files kept open for reads follow the name, never a f
   const dir = freshDir();
   const openFds = () => readdirSync('/proc/self/fd').length;
   const before = openFds();
-  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, maxOpenFiles: 3 });
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, maxOpenFiles: 3, spareStock: 0 });
   const blocks = Array.from({ length: 8 }, (_, i) => block(1000 + i));
   for (const b of blocks) await store.put(b.hash, b.bytes, { sync: true });
   // More blocks than descriptors kept: every read is right, whichever way it got its descriptor.
@@ -242,7 +324,7 @@ test('DiskBlockStore: block files kept open for reads follow the name, never a f
 test('DiskBlockStore: reads that pass through (verify, keepOpen: false) leave no block file open', async () => {
   const dir = freshDir();
   const openFds = () => readdirSync('/proc/self/fd').length;
-  const writer = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, maxOpenFiles: 100 });
+  const writer = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, maxOpenFiles: 100, spareStock: 0 });
   const blocks = Array.from({ length: 5 }, (_, i) => block(500 + i));
   const base = openFds();
   for (const b of blocks) await writer.put(b.hash, b.bytes);
@@ -251,7 +333,7 @@ test('DiskBlockStore: reads that pass through (verify, keepOpen: false) leave no
   assert.equal(openFds(), base + blocks.length, 'a new copy replaces the kept descriptor');
 
   // A second store on the same directory has nothing open yet.
-  const reader = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, maxOpenFiles: 100 });
+  const reader = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, maxOpenFiles: 100, spareStock: 0 });
   await Promise.all(blocks.map((b) => reader.verify(b.hash)));
   await Promise.all(blocks.map((b) => reader.get(b.hash, { keepOpen: false })));
   assert.equal(openFds(), base + blocks.length, 'reads that pass through add none');
@@ -268,7 +350,7 @@ const TMPFS_MAGIC = 0x01021994;
 
 test('DiskBlockStore: streamed blocks from page-aligned memory go past the page cache and read back the same', async () => {
   const dir = freshDir();
-  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES });
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: MAX_BLOCK_BYTES, spareStock: 0 });
   // Whole sectors (direct), and a length that is not (through the page cache): both from aligned memory.
   const [whole, odd] = alignedBuffers(MAX_BLOCK_BYTES, 2);
   const blocks = [{ buf: whole!, len: MAX_BLOCK_BYTES }, { buf: odd!, len: 1000 }].map(({ buf, len }) => {
@@ -319,6 +401,7 @@ test('DiskBlockStore: where O_DIRECT is refused, streamed blocks are written thr
       assert.equal(store.directWrites, false, 'refused once, then not tried again');
       for (const b of [one, two]) assert.ok((await store.get(b.hash)).equals(b.bytes));
       assert.deepEqual(await store.sync([one.hash, two.hash]), { durable: [one.hash, two.hash], missing: [] });
+      await store.close(); // its spare stock holds no file open after this
     } finally {
       execFileSync('umount', [mnt]);
     }

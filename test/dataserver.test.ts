@@ -60,7 +60,7 @@ async function rawCall(p: Proc, method: string, path: string): Promise<Reply> {
 }
 
 function blockFile(dataDir: string, hash: string): string {
-  return join(dataDir, 'blocks', hash.slice(0, 2), hash.slice(2, 4), hash);
+  return join(dataDir, 'blocks', hash.slice(0, 2), hash);
 }
 
 async function inventory(p: Proc): Promise<Map<string, number>> {
@@ -356,6 +356,7 @@ test('path tricks are refused with 4xx and never reach a file', async () => {
     `/v1/blocks/${b.hash}/extra`,
     `/v1/blocks/${b.hash}/`,
     `/v1//blocks/${b.hash}`,
+    `/v1/blocks/${b.hash.slice(0, 2)}%2f${b.hash}`,
     `/v1/blocks/${b.hash.slice(0, 2)}%2f${b.hash.slice(2, 4)}%2f${b.hash}`,
   ];
   for (const path of tricks) {

@@ -10,6 +10,7 @@ import { DEFAULT_NAMESPACE_SYNC_DELAY_MS } from '../meta/sqlite/sql-context.js';
 /** Defaults repeated here (not imported) so one-shot commands do not load the server modules. */
 const SCRUB_RATE_DEFAULT_MB_PER_S = '16';
 const SCRUB_INTERVAL_DEFAULT_MS = '60000';
+const SPARE_FILES_DEFAULT = '1024';
 
 /** A non-negative decimal like 16 or 0.5; anything else is refused with the flag's name. */
 function parseRateArg(name: string, raw: string): number {
@@ -31,9 +32,10 @@ export function registerServerCommands(program: Command): void {
     .option('--scrub-rate-mb-per-s <r>', 'background re-hashing of stored blocks, MB/s (0 disables)', SCRUB_RATE_DEFAULT_MB_PER_S)
     .option('--scrub-interval-ms <ms>', 'pause between scrub passes', SCRUB_INTERVAL_DEFAULT_MS)
     .option('--socket <path>', 'also listen on this Unix socket, for clients on this machine')
+    .option('--spare-files <n>', 'empty files kept ready for new blocks, so a write does not wait for inode allocation (0: none)', SPARE_FILES_DEFAULT)
     .action(async (o: {
       dir: string; listen: string; secretFile: string; blockSize: string; index: string; meta?: string; scrubRateMbPerS: string; scrubIntervalMs: string;
-      socket?: string;
+      socket?: string; spareFiles: string;
     }) => {
       const listen = parseListen(o.listen);
       const index = parseIntArg('--index', o.index);
@@ -55,6 +57,7 @@ export function registerServerCommands(program: Command): void {
         scrubRateMbPerS,
         scrubIntervalMs,
         socketPath: checkSocketArg(o.socket),
+        spareFiles: parseIntArg('--spare-files', o.spareFiles),
       });
     });
 

@@ -10,6 +10,7 @@ import { loadOrCreateIdentity } from './identity.js';
 import { MetaLink } from './meta-link.js';
 import { PeerFetcher } from './peer-fetch.js';
 import { Scrubber } from './scrubber.js';
+import { MAX_SPARE_FILES } from './spare-files.js';
 import { closeBlockLinks, createDataServer } from './server.js';
 
 export interface DataServerOptions {
@@ -29,6 +30,8 @@ export interface DataServerOptions {
   scrubIntervalMs: number;
   /** Also answer on this Unix socket (clients on this machine; see src/common/local-socket.ts). */
   socketPath?: string;
+  /** Empty files kept ready for new blocks (spare-files.ts); default SPARE_STOCK. */
+  spareFiles?: number;
 }
 
 /** In-flight requests (a put between write and rename) get this long to finish on SIGTERM. */
@@ -48,7 +51,10 @@ export async function runDataServer(opts: DataServerOptions): Promise<void> {
     throw new Error('--meta needs --index K (K >= 1): heartbeats and fault reports name the server by its number');
   }
   if (!(opts.scrubRateMbPerS >= 0)) throw new Error(`--scrub-rate-mb-per-s must be >= 0 (0 disables scrubbing), got ${opts.scrubRateMbPerS}`);
-  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: opts.blockSizeBytes, logger });
+  if (opts.spareFiles !== undefined && !(Number.isInteger(opts.spareFiles) && opts.spareFiles >= 0 && opts.spareFiles <= MAX_SPARE_FILES)) {
+    throw new Error(`--spare-files must be between 0 and ${MAX_SPARE_FILES}, got ${opts.spareFiles}`);
+  }
+  const store = await DiskBlockStore.open({ dir, maxBlockSizeBytes: opts.blockSizeBytes, spareStock: opts.spareFiles, logger });
   const link = opts.metaUrl === undefined ? null : new MetaLink(opts.metaUrl.replace(/\/$/, ''), opts.secret, opts.index, logger);
   const fetcher = new PeerFetcher(store, opts.secret, opts.blockSizeBytes, logger);
   const server = createDataServer({
@@ -73,6 +79,7 @@ export async function runDataServer(opts: DataServerOptions): Promise<void> {
     unix?.close();
     scrubber?.stop();
     heartbeat?.stop();
+    void store.close();
   });
   const stats = await store.stats();
   logger.info({

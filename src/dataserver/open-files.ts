@@ -1,5 +1,5 @@
 // Read descriptors of recently written or read block files, kept open so a read skips the path
-// walk (blocks/xx/yy/<hash>: two directory lookups and the inode, each a disk read once the page
+// walk (blocks/xx/<hash>: a directory lookup and the inode, each a disk read once the page
 // cache has dropped them). A small file read back cold spent about half its READ there.
 //
 // A descriptor is closed only when no read is using it: closing it under a read in the thread pool

@@ -33,9 +33,9 @@ export function randomData(n: number): Buffer {
   return randomBytes(n);
 }
 
-/** On-disk path of a block on one data server (the layout DIR/blocks/ab/cd/<hash>). */
+/** On-disk path of a block on one data server (the layout DIR/blocks/ab/<hash>). */
 export function blockPath(dataDir: string, hash: string): string {
-  return join(dataDir, 'blocks', hash.slice(0, 2), hash.slice(2, 4), hash);
+  return join(dataDir, 'blocks', hash.slice(0, 2), hash);
 }
 
 /** Flips bytes in place in the stored block file, as a failing disk would. */
@@ -50,6 +50,6 @@ export function storedBlocks(dataDir: string): string[] {
   const root = join(dataDir, 'blocks');
   if (!existsSync(root)) return [];
   const out: string[] = [];
-  for (const a of readdirSync(root)) for (const b of readdirSync(join(root, a))) for (const h of readdirSync(join(root, a, b))) out.push(h);
+  for (const a of readdirSync(root)) out.push(...readdirSync(join(root, a)));
   return out;
 }

@@ -1,5 +1,6 @@
-// The block files of one data server as they are on its disk: DIR/data-K/blocks/ab/cd/<sha256>
-// (see src/dataserver/block-store.ts). Read straight from disk, so it works with the server down.
+// The block files of one data server as they are on its disk: DIR/data-K/blocks/ab/<sha256>
+// (see src/dataserver/block-store.ts), and blocks/ab/cd/<sha256> of a store in the old two-level
+// layout that no server has opened since (it moves them when it does). Read straight from disk, so it works with the server down.
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BLOCK_NAME_RE } from '../../common/protocol.js';
@@ -13,22 +14,27 @@ export interface BlockFile {
 const FAN_OUT_RE = /^[0-9a-f]{2}$/;
 
 export function blockFilePath(dataDir: string, hash: string): string {
-  return join(dataDir, 'blocks', hash.slice(0, 2), hash.slice(2, 4), hash);
+  return join(dataDir, 'blocks', hash.slice(0, 2), hash);
 }
 
 export async function listBlockFiles(dataDir: string): Promise<BlockFile[]> {
   const out: BlockFile[] = [];
   const blocksDir = join(dataDir, 'blocks');
-  for (const l1 of await dirNames(blocksDir)) {
-    for (const l2 of await dirNames(join(blocksDir, l1))) {
-      const leaf = join(blocksDir, l1, l2);
-      for (const name of await readdir(leaf).catch(() => [] as string[])) {
-        if (!BLOCK_NAME_RE.test(name)) continue;
-        const path = join(leaf, name);
-        const st = await stat(path).catch(() => null);
-        if (st?.isFile()) out.push({ hash: name, path, sizeBytes: st.size });
+  const seen = new Set<string>();
+  const add = async (dir: string) => {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      if (!BLOCK_NAME_RE.test(name) || seen.has(name)) continue;
+      const path = join(dir, name);
+      const st = await stat(path).catch(() => null);
+      if (st?.isFile()) {
+        seen.add(name);
+        out.push({ hash: name, path, sizeBytes: st.size });
       }
     }
+  };
+  for (const l1 of await dirNames(blocksDir)) {
+    await add(join(blocksDir, l1));
+    for (const l2 of await dirNames(join(blocksDir, l1))) await add(join(blocksDir, l1, l2));
   }
   return out.sort((a, b) => (a.hash < b.hash ? -1 : 1));
 }
