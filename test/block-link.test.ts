@@ -10,9 +10,9 @@ import { request } from 'undici';
 import { BlockLinks } from '../src/client/block-link.js';
 import { LinkError, LinkRefusal } from '../src/client/link.js';
 import { DataClient, DataServerError } from '../src/client/data-client.js';
-import { BLOCK_LINK_PATH, BLOCK_LINK_PROTOCOL, OP_PUT, PUT_HAS_CRC, REQUEST_HEADER_BYTES, encodeRequestHeader } from '../src/common/block-frames.js';
+import { BLOCK_LINK_PATH, BLOCK_LINK_PROTOCOL, OP_PUT, PUT_HAS_CRC32, PUT_HAS_CRC32C, REQUEST_HEADER_BYTES, encodeRequestHeader } from '../src/common/block-frames.js';
 import { LINK_FAILURE_ID, decodeAnswerHeader } from '../src/common/link-frames.js';
-import { transferChecksum } from '../src/common/hash.js';
+import { legacyTransferChecksum, transferChecksum } from '../src/common/hash.js';
 import { startDataServer, makeSecret, tempDir, type Proc } from './helpers/procs.js';
 import { block, flipByte } from './block-store-conformance.js';
 import { rawLinkExchange, upgradeRequest } from './helpers/raw-link.js';
@@ -129,7 +129,7 @@ test('a wrong secret or a wrong upgrade is refused before any frame is read', as
 
 test('a malformed frame ends that link with a reason; the server serves others', async () => {
   const b = block(300);
-  const header = encodeRequestHeader({ length: 0, id: 7, op: 9, flags: 0, crc32c: 0, hash: b.hash });
+  const header = encodeRequestHeader({ length: 0, id: 7, op: 9, flags: 0, checksum: 0, hash: b.hash });
   const answer = await rawExchange(opening(), header);
   const afterUpgrade = answer.subarray(answer.indexOf('\r\n\r\n') + 4);
   const h = decodeAnswerHeader(afterUpgrade);
@@ -146,12 +146,27 @@ test('a malformed frame ends that link with a reason; the server serves others',
 
 test('a frame that arrives a byte at a time is read whole', async () => {
   const b = block(2000);
-  const frame = Buffer.concat([encodeRequestHeader({ length: b.bytes.length, id: 1, op: OP_PUT, flags: PUT_HAS_CRC, crc32c: transferChecksum(b.bytes), hash: b.hash }), b.bytes]);
+  const frame = Buffer.concat([encodeRequestHeader({ length: b.bytes.length, id: 1, op: OP_PUT, flags: PUT_HAS_CRC32, checksum: transferChecksum(b.bytes), hash: b.hash }), b.bytes]);
   assert.equal(frame.length, REQUEST_HEADER_BYTES + 2000);
   const answer = await rawExchange(opening(), frame, 1, oneAnswer);
   const h = decodeAnswerHeader(answer.subarray(answer.indexOf('\r\n\r\n') + 4));
   assert.deepEqual([h.id, h.status, h.length], [1, 0, 0]);
   assert.ok((await httpGet(b.hash)).bytes.equals(b.bytes));
+});
+
+test('an upload from a writer before stop 27 (a CRC-32C, flag 2) is checked against that', async () => {
+  for (const [damage, status] of [[false, 0], [true, 1]] as const) {
+    const b = block(3000);
+    const body = Buffer.from(b.bytes);
+    if (damage) body[100]! ^= 0x01;
+    const frame = Buffer.concat([encodeRequestHeader({ length: body.length, id: 3, op: OP_PUT, flags: PUT_HAS_CRC32C, checksum: legacyTransferChecksum(b.bytes), hash: b.hash }), body]);
+    const answer = await rawExchange(opening(), frame, undefined, oneWholeAnswer);
+    const afterUpgrade = answer.subarray(answer.indexOf('\r\n\r\n') + 4);
+    const h = decodeAnswerHeader(afterUpgrade);
+    assert.deepEqual([h.id, h.status], [3, status], damage ? 'damaged bytes are refused' : 'intact bytes are stored');
+    if (damage) assert.match(afterUpgrade.subarray(12).toString('utf8'), /damaged on the way \(CRC-32C/);
+    else assert.ok((await httpGet(b.hash)).bytes.equals(b.bytes));
+  }
 });
 
 test('a link left idle is closed, and the next call opens another', async () => {
@@ -252,6 +267,13 @@ function opening(): string {
 /** Opens a link by hand to the data server (helpers/raw-link.ts). */
 function rawExchange(head: string, frames?: Buffer, step?: number, enough?: (got: Buffer) => boolean): Promise<Buffer> {
   return rawLinkExchange({ port: ds.port, head, frames, step, enough });
+}
+
+/** An answer frame has arrived whole (header and body) after the 101. */
+function oneWholeAnswer(got: Buffer): boolean {
+  const end = got.indexOf('\r\n\r\n');
+  if (end < 0 || got.length < end + 4 + 12) return false;
+  return got.length >= end + 4 + 12 + decodeAnswerHeader(got.subarray(end + 4)).length;
 }
 
 /** An answer frame's header has arrived after the 101. */

@@ -6,7 +6,7 @@ import { randomBytes, createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, truncateSync, unlinkSync } from 'node:fs';
 import type { BlockStore } from '../src/dataserver/block-store.js';
 import { CorruptBlockError } from '../src/dataserver/corrupt-block-error.js';
-import { transferChecksum } from '../src/common/hash.js';
+import { legacyTransferChecksum, transferChecksum } from '../src/common/hash.js';
 
 /** Stores whose blocks are files expose where, so tests can damage them the way a disk would. */
 interface FileBacked {
@@ -72,18 +72,30 @@ export function blockStoreConformance(name: string, makeStore: () => Promise<Blo
   test(`${name}: with the writer's checksum, bytes that do not match it are refused; the name is the writer's word until read`, async () => {
     const store = await makeStore();
     const b = block(3000);
-    const crc32c = transferChecksum(b.bytes);
+    const crc32 = transferChecksum(b.bytes);
     const damaged = Buffer.from(b.bytes);
     damaged[17] = damaged[17]! ^ 0x01;
-    await assert.rejects(store.put(b.hash, damaged, { crc32c, sync: true }), { code: 'EINVAL' });
+    await assert.rejects(store.put(b.hash, damaged, { crc32, sync: true }), { code: 'EINVAL' });
     assert.deepEqual(await store.inventory(), []);
-    await store.put(b.hash, b.bytes, { crc32c, sync: true });
+    await store.put(b.hash, b.bytes, { crc32, sync: true });
     assert.deepEqual(await store.get(b.hash), b.bytes);
     // A writer that named its bytes wrongly: stored, and the first read finds the copy corrupt.
     const other = block(3000);
-    await store.put(other.hash, b.bytes, { crc32c });
+    await store.put(other.hash, b.bytes, { crc32 });
     await assert.rejects(store.get(other.hash), (err: unknown) => err instanceof CorruptBlockError);
     await assert.rejects(store.get(other.hash), { code: 'ENOENT' });
+  });
+
+  test(`${name}: a writer's CRC-32C (writers before stop 27) is checked as such`, async () => {
+    const store = await makeStore();
+    const b = block(3000);
+    const crc32c = legacyTransferChecksum(b.bytes);
+    const damaged = Buffer.from(b.bytes);
+    damaged[5] = damaged[5]! ^ 0x80;
+    await assert.rejects(store.put(b.hash, damaged, { crc32c, sync: true }), { code: 'EINVAL', message: /CRC-32C/ });
+    await assert.rejects(store.put(b.hash, b.bytes, { crc32: crc32c, sync: true }), { code: 'EINVAL' }, 'the two checksums differ');
+    await store.put(b.hash, b.bytes, { crc32c, sync: true });
+    assert.deepEqual(await store.get(b.hash), b.bytes);
   });
 
   test(`${name}: malformed names are refused`, async () => {

@@ -9,8 +9,8 @@ import { request, Client } from 'undici';
 import { PeerClient, PeerError, mayStillHappen } from '../src/repair/peer-client.js';
 import { freePort, startDataServer, makeSecret, tempDir, type Proc } from './helpers/procs.js';
 import { block, flipByte } from './block-store-conformance.js';
-import { CRC_HEADER } from '../src/common/protocol.js';
-import { transferChecksum } from '../src/common/hash.js';
+import { CRC_HEADER, LEGACY_CRC_HEADER } from '../src/common/protocol.js';
+import { legacyTransferChecksum, transferChecksum } from '../src/common/hash.js';
 
 const BLOCK_SIZE_BYTES = 64 * 1024;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -282,7 +282,7 @@ test('bytes that do not match the name: 400 EINVAL, nothing stored', async () =>
   await assertNotStored(b.hash);
 });
 
-test('a PUT with the writer\'s CRC-32C: stored when the bytes match it, 400 EINVAL and nothing stored when not', async () => {
+test('a PUT with the writer\'s CRC-32: stored when the bytes match it, 400 EINVAL and nothing stored when not', async () => {
   const b = block(5000);
   const crc = String(transferChecksum(b.bytes));
   for (const bad of ['12x', '-1', '4294967296', '']) {
@@ -297,6 +297,19 @@ test('a PUT with the writer\'s CRC-32C: stored when the bytes match it, 400 EINV
   assert.match(r.json().error.message, /damaged on the way/);
   await assertNotStored(b.hash);
   assert.equal((await call(ds, 'PUT', `/v1/blocks/${b.hash}?sync=1`, { body: b.bytes, headers: { [CRC_HEADER]: crc } })).status, 201);
+  assert.deepEqual((await call(ds, 'GET', `/v1/blocks/${b.hash}`)).bytes, b.bytes);
+});
+
+test('a PUT with the CRC-32C of a writer before stop 27 is checked against that', async () => {
+  const b = block(5000);
+  const crc = String(legacyTransferChecksum(b.bytes));
+  const damaged = Buffer.from(b.bytes);
+  damaged[17]! ^= 0x02;
+  const r = await call(ds, 'PUT', `/v1/blocks/${b.hash}?sync=1`, { body: damaged, headers: { [LEGACY_CRC_HEADER]: crc } });
+  assert.equal(r.status, 400);
+  assert.match(r.json().error.message, /damaged on the way \(CRC-32C/);
+  await assertNotStored(b.hash);
+  assert.equal((await call(ds, 'PUT', `/v1/blocks/${b.hash}?sync=1`, { body: b.bytes, headers: { [LEGACY_CRC_HEADER]: crc } })).status, 201);
   assert.deepEqual((await call(ds, 'GET', `/v1/blocks/${b.hash}`)).bytes, b.bytes);
 });
 

@@ -63,10 +63,10 @@ export class DataClient {
       : null;
   }
 
-  /** crc32c: the bytes' transfer checksum (hash.ts), computed when they were named. */
-  async putBlock(hash: string, bytes: Buffer, sync: boolean, crc32c: number): Promise<void> {
-    await this.viaLink('PUT', (l) => l.put(hash, bytes, sync, crc32c), async () => {
-      await this.call('PUT', `/v1/blocks/${hash}${sync ? '?sync=1' : ''}`, bytes, 'application/octet-stream', undefined, { [CRC_HEADER]: String(crc32c) });
+  /** crc32: the bytes' transfer checksum (hash.ts), computed when they were named. */
+  async putBlock(hash: string, bytes: Buffer, sync: boolean, crc32: number): Promise<void> {
+    await this.viaLink('PUT', (l) => l.put(hash, bytes, sync, crc32), async () => {
+      await this.call('PUT', `/v1/blocks/${hash}${sync ? '?sync=1' : ''}`, bytes, 'application/octet-stream', undefined, { [CRC_HEADER]: String(crc32) });
     });
   }
 

@@ -176,7 +176,7 @@ interface PendingBlock {
   /** The buffer the bytes lie in, referenced until they are dropped. */
   owner: SharedBlock;
   /** The bytes' transfer checksum, taken when they arrived here, right after they were named. */
-  crc32c: number;
+  crc32: number;
   stored: Set<number>;
   durable: Set<number>;
   lastError: Map<number, string>;
@@ -215,7 +215,7 @@ export class WriteSession {
   async add(hash: string, bytes: Buffer, owner: SharedBlock, opts: { syncNow?: boolean } = {}): Promise<void> {
     this.throwIfFailed();
     if (this.blocks.has(hash)) return;
-    const b: PendingBlock = { hash, bytes, owner: owner.ref(), crc32c: transferChecksum(bytes), stored: new Set(), durable: new Set(), lastError: new Map(), reservation: null };
+    const b: PendingBlock = { hash, bytes, owner: owner.ref(), crc32: transferChecksum(bytes), stored: new Set(), durable: new Set(), lastError: new Map(), reservation: null };
     this.blocks.set(hash, b);
     this.held++;
     this.refreshTimer ??= setInterval(() => void this.refreshReservations(), this.m.opts.reservationRefreshMs ?? DEFAULT_RESERVATION_REFRESH_MS).unref();
@@ -328,7 +328,7 @@ export class WriteSession {
     const bytes = b.bytes!;
     await Promise.all(this.m.servers.map(async (s) => {
       try {
-        await s.putBlock(b.hash, bytes, syncNow, b.crc32c);
+        await s.putBlock(b.hash, bytes, syncNow, b.crc32);
         b.stored.add(s.index);
         if (syncNow) b.durable.add(s.index);
       } catch (err) {
@@ -406,7 +406,7 @@ export class WriteSession {
       await new Promise((r) => setTimeout(r, this.m.opts.retryIntervalMs));
       await Promise.all(short.flatMap((b) => this.m.servers.filter((s) => !b.durable.has(s.index)).map(async (s) => {
         try {
-          await s.putBlock(b.hash, b.bytes!, true, b.crc32c);
+          await s.putBlock(b.hash, b.bytes!, true, b.crc32);
           b.durable.add(s.index);
           b.stored.add(s.index);
         } catch (err) {

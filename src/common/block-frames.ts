@@ -10,10 +10,12 @@
 //     0  u32 length       body bytes (a PUT's block; 0 for GET)
 //     4  u32 id           chosen by the client, echoed in the answer
 //     8  u8  op           1 = PUT, 2 = GET
-//     9  u8  flags        PUT: 1 = sync (durable before the answer), 2 = crc32c present
+//     9  u8  flags        PUT: 1 = sync (durable before the answer), 4 = checksum is the
+//                         writer's CRC-32 of the bytes (hash.ts transferChecksum), 2 = it is their
+//                         CRC-32C (writers before stop 27; still accepted)
 //                         GET: 1 = check (the server re-hashes its copy before sending)
 //    10  u16 reserved     0
-//    12  u32 crc32c       PUT: the writer's CRC-32C of the bytes (with flag 2)
+//    12  u32 checksum     PUT: see flags 4 and 2
 //    16  32 bytes         the block's name (SHA-256), binary
 // Answers (link-frames.ts): a GET's body is the block; a PUT's is empty.
 
@@ -26,7 +28,8 @@ export const OP_PUT = 1;
 export const OP_GET = 2;
 
 export const PUT_SYNC = 1;
-export const PUT_HAS_CRC = 2;
+export const PUT_HAS_CRC32C = 2;
+export const PUT_HAS_CRC32 = 4;
 export const GET_CHECK = 1;
 
 export interface RequestHeader {
@@ -34,7 +37,7 @@ export interface RequestHeader {
   id: number;
   op: number;
   flags: number;
-  crc32c: number;
+  checksum: number;
   /** 64 lowercase hex characters: any 32 bytes are a well-formed name. */
   hash: string;
 }
@@ -46,7 +49,7 @@ export function encodeRequestHeader(h: RequestHeader): Buffer {
   b.writeUInt8(h.op, 8);
   b.writeUInt8(h.flags, 9);
   b.writeUInt16LE(0, 10);
-  b.writeUInt32LE(h.crc32c >>> 0, 12);
+  b.writeUInt32LE(h.checksum >>> 0, 12);
   if (b.write(h.hash, 16, 32, 'hex') !== 32) throw new Error(`invalid block name "${h.hash.slice(0, 80)}"`);
   return b;
 }
@@ -57,7 +60,7 @@ export function decodeRequestHeader(b: Buffer): RequestHeader {
     id: b.readUInt32LE(4),
     op: b.readUInt8(8),
     flags: b.readUInt8(9),
-    crc32c: b.readUInt32LE(12),
+    checksum: b.readUInt32LE(12),
     hash: b.toString('hex', 16, 48),
   };
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { crc32c } from '@node-rs/crc32';
+import { crc32, crc32c } from '@node-rs/crc32';
 
 /** A block's name: the SHA-256 of its content, lowercase hex. */
 export function blockName(bytes: Uint8Array): string {
@@ -7,12 +7,21 @@ export function blockName(bytes: Uint8Array): string {
 }
 
 /**
- * A block's transfer checksum (CRC-32C, as iSCSI, ext4 and Ceph use it), computed by a writer
- * when it names the block. A data server checks an upload against it instead of hashing the bytes
- * again: a third of the SHA-256's CPU, for what the check is there for (bytes damaged between the
- * writer's memory and the server's). The name itself is checked on every read and by the scrubber.
+ * A block's transfer checksum, computed by a writer when it names the block. A data server checks
+ * an upload against it instead of hashing the bytes again (what the check is there for: bytes
+ * damaged between the writer's memory and the server's); the name itself is checked on every read
+ * and by the scrubber. CRC-32 (IEEE, as zlib, gzip and Ethernet use it) rather than CRC-32C: both
+ * catch every burst up to 32 bits and all but 2^-32 of other damage, and @node-rs/crc32 folds
+ * CRC-32 with carry-less multiplication at 16 GB/s here against 7.9 for its CRC-32C. Each byte of
+ * a write is checksummed four times at N=3 (the mount, then each data server): in a profile of a
+ * 512 MiB sequential write the CRC-32C was 6.7% of all CPU samples on the machine.
  */
 export function transferChecksum(bytes: Buffer): number {
+  return crc32(bytes);
+}
+
+/** The transfer checksum of writers before stop 27 (CRC-32C); data servers still accept it. */
+export function legacyTransferChecksum(bytes: Buffer): number {
   return crc32c(bytes);
 }
 

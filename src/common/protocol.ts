@@ -12,9 +12,11 @@
 //   PUT    /v1/blocks/<sha256 hex>     body: raw block bytes (<= block size, Content-Length required)
 //          201 { size }                stored under its name (temp file + rename); not yet fsync'd
 //                                      unless ?sync=1, which makes it durable before answering
-//          x-quorumfs-crc32c: <uint32>  (optional) the writer's CRC-32C of the bytes it named: the
+//          x-quorumfs-crc32: <uint32>  (optional) the writer's CRC-32 of the bytes it named: the
 //                                      server checks the body against it and does not re-hash it
-//                                      (a copy from a peer, or an upload without it, is re-hashed)
+//                                      (a copy from a peer, or an upload without it, is re-hashed);
+//                                      x-quorumfs-crc32c, the CRC-32C of writers before stop 27,
+//                                      is still accepted
 //          400 EINVAL   bad name or checksum header, bytes do not match the checksum, or (without
 //                       one) bytes do not hash to the name; nothing stored
 //          411 EINVAL   no Content-Length;  413 EFBIG body larger than the block size
@@ -37,7 +39,8 @@
 
 export const AUTH_HEADER = 'authorization';
 export const BLOCK_NAME_RE = /^[0-9a-f]{64}$/;
-export const CRC_HEADER = 'x-quorumfs-crc32c';
+export const CRC_HEADER = 'x-quorumfs-crc32';
+export const LEGACY_CRC_HEADER = 'x-quorumfs-crc32c';
 
 export function authValue(secret: string): string {
   return `Bearer ${secret}`;

@@ -4,7 +4,7 @@
 import type { Duplex } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import {
-  BLOCK_LINK_PATH, BLOCK_LINK_PROTOCOL, GET_CHECK, OP_GET, OP_PUT, PUT_HAS_CRC, PUT_SYNC, REQUEST_HEADER_BYTES, decodeRequestHeader, type RequestHeader,
+  BLOCK_LINK_PATH, BLOCK_LINK_PROTOCOL, GET_CHECK, OP_GET, OP_PUT, PUT_HAS_CRC32, PUT_HAS_CRC32C, PUT_SYNC, REQUEST_HEADER_BYTES, decodeRequestHeader, type RequestHeader,
 } from '../common/block-frames.js';
 import { FsError } from '../common/errors.js';
 import type { BufferPool } from '../common/buffer-pool.js';
@@ -124,7 +124,7 @@ class ServerLink {
       return;
     }
     if (h.op !== OP_PUT) return this.broken(`unknown operation ${h.op}`);
-    if ((h.flags & ~(PUT_SYNC | PUT_HAS_CRC)) !== 0) return this.broken(`unknown PUT flags ${h.flags}`);
+    if ((h.flags & ~(PUT_SYNC | PUT_HAS_CRC32 | PUT_HAS_CRC32C)) !== 0) return this.broken(`unknown PUT flags ${h.flags}`);
     if (h.length > this.ctx.blockSizeBytes) {
       // Refused on the header alone, as the HTTP route does: not one byte of it is buffered.
       const tooBig = `block of ${h.length} bytes exceeds the block size of ${this.ctx.blockSizeBytes}`;
@@ -153,8 +153,9 @@ class ServerLink {
 
   private put(h: RequestHeader, body: Buffer, buf: Buffer, release: () => void): void {
     this.inFlight++;
-    const crc32c = (h.flags & PUT_HAS_CRC) !== 0 ? h.crc32c : undefined;
-    this.ctx.store.put(h.hash, body, { sync: (h.flags & PUT_SYNC) !== 0, crc32c })
+    const crc32 = (h.flags & PUT_HAS_CRC32) !== 0 ? h.checksum : undefined;
+    const crc32c = crc32 === undefined && (h.flags & PUT_HAS_CRC32C) !== 0 ? h.checksum : undefined;
+    this.ctx.store.put(h.hash, body, { sync: (h.flags & PUT_SYNC) !== 0, crc32, crc32c })
       .then(() => this.answer(h.id, STATUS_DONE))
       .catch((err: unknown) => this.fail(h, err))
       .finally(() => {

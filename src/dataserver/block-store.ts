@@ -7,7 +7,7 @@ import { isPageAligned } from '../common/aligned-memory.js';
 import type { BufferPool } from '../common/buffer-pool.js';
 import { FsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import { transferChecksum } from '../common/hash.js';
+import { legacyTransferChecksum, transferChecksum } from '../common/hash.js';
 import { BLOCK_NAME_RE, type SyncResult } from '../common/protocol.js';
 import { KeyedMutex, mapLimit } from './concurrency.js';
 import { CorruptBlockError } from './corrupt-block-error.js';
@@ -58,7 +58,9 @@ export interface BlockStore {
 
 export interface PutOptions {
   sync?: boolean;
-  /** The writer's CRC-32C of the bytes it named (hash.ts transferChecksum). */
+  /** The writer's CRC-32 of the bytes it named (hash.ts transferChecksum). */
+  crc32?: number;
+  /** The same as a CRC-32C, from writers before stop 27 (hash.ts legacyTransferChecksum). */
   crc32c?: number;
 }
 
@@ -225,8 +227,11 @@ export class DiskBlockStore implements BlockStore {
     if (bytes.length > this.maxBlockSizeBytes) {
       throw new FsError('EFBIG', `block of ${bytes.length} bytes exceeds the block size of ${this.maxBlockSizeBytes}`);
     }
-    if (opts.crc32c !== undefined) {
+    if (opts.crc32 !== undefined) {
       const crc = transferChecksum(bytes);
+      if (crc !== opts.crc32) throw new FsError('EINVAL', `block ${hash}: bytes damaged on the way (CRC-32 ${crc}, the writer's ${opts.crc32})`);
+    } else if (opts.crc32c !== undefined) {
+      const crc = legacyTransferChecksum(bytes);
       if (crc !== opts.crc32c) throw new FsError('EINVAL', `block ${hash}: bytes damaged on the way (CRC-32C ${crc}, the writer's ${opts.crc32c})`);
     } else {
       const actual = sha256Hex(bytes);

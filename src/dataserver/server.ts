@@ -9,7 +9,7 @@ import { BufferPool } from '../common/buffer-pool.js';
 import { readBodyInto, readJson, sendError, sendJson } from '../common/http-server.js';
 import type { Logger } from '../common/log.js';
 import {
-  AUTH_HEADER, BLOCK_NAME_RE, CRC_HEADER, type DataServerHealth, type FetchResult, type InventoryResult, type PutBlockResult, type SyncResult, type VerifyResult,
+  AUTH_HEADER, BLOCK_NAME_RE, CRC_HEADER, LEGACY_CRC_HEADER, type DataServerHealth, type FetchResult, type InventoryResult, type PutBlockResult, type SyncResult, type VerifyResult,
 } from '../common/protocol.js';
 import { linksServed } from '../common/link-frames.js';
 import { BlockLinkServer } from './block-link.js';
@@ -168,10 +168,15 @@ export function createDataServer(ctx: DataServerContext): Server {
       discardBody(req, drainCapBytes);
       return fail(ctx, req, res, 411, 'EINVAL', 'Content-Length is required for block uploads');
     }
-    const crcText = req.headers[CRC_HEADER];
-    if (crcText !== undefined && (typeof crcText !== 'string' || !/^\d{1,10}$/.test(crcText) || Number(crcText) > 0xffffffff)) {
-      discardBody(req, drainCapBytes);
-      return fail(ctx, req, res, 400, 'EINVAL', `${CRC_HEADER} must be a CRC-32C as an unsigned decimal number`);
+    const checksums: { crc32?: number; crc32c?: number } = {};
+    for (const [header, key] of [[CRC_HEADER, 'crc32'], [LEGACY_CRC_HEADER, 'crc32c']] as const) {
+      const text = req.headers[header];
+      if (text === undefined) continue;
+      if (typeof text !== 'string' || !/^\d{1,10}$/.test(text) || Number(text) > 0xffffffff) {
+        discardBody(req, drainCapBytes);
+        return fail(ctx, req, res, 400, 'EINVAL', `${header} must be a checksum as an unsigned decimal number`);
+      }
+      checksums[key] = Number(text);
     }
     const size = Number(declared);
     if (size > ctx.blockSizeBytes) {
@@ -184,7 +189,7 @@ export function createDataServer(ctx: DataServerContext): Server {
     let sizeBytes: number;
     try {
       const bytes = await readBodyInto(req, buf, size);
-      await ctx.store.put(hash, bytes, { sync, crc32c: crcText === undefined ? undefined : Number(crcText) });
+      await ctx.store.put(hash, bytes, { sync, ...checksums });
       sizeBytes = bytes.length;
     } finally {
       bodies.give(buf);
