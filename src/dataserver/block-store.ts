@@ -574,7 +574,9 @@ export class DiskBlockStore implements BlockStore {
       const dir = join(this.blocksDir, prefix);
       const entries = await readdir(dir, { withFileTypes: true });
       for (const e of entries) {
-        if (e.isDirectory() && FAN_OUT_RE.test(e.name)) moved += await this.moveLegacyLeaf(dir, e.name);
+        if (!e.isDirectory() || !FAN_OUT_RE.test(e.name)) continue;
+        const n = await this.moveLegacyLeaf(dir, e.name); // not `moved += await`: that reads `moved` before the wait
+        moved += n;
       }
       const names = entries.filter((f) => f.isFile() && BLOCK_NAME_RE.test(f.name) && f.name.startsWith(prefix)).map((f) => f.name);
       await mapLimit(names, SCAN_CONCURRENCY, async (name) => {
