@@ -78,7 +78,7 @@ export interface DiskBlockStoreOptions {
   maxOpenFiles?: number;
   /** Emptied files of deleted blocks kept for new ones (default MAX_SPARE_FILES; spare-files.ts). */
   maxSpareFiles?: number;
-  /** Empty files kept ready for new blocks even with no deletes behind them (default SPARE_STOCK; 0: none). */
+  /** Empty files made at open for new blocks, for a store with no deletes behind it (default SPARE_STOCK; 0: none). */
   spareStock?: number;
   logger?: Logger;
 }
@@ -176,13 +176,8 @@ export class DiskBlockStore implements BlockStore {
     await store.makeFanOut();
     await store.scan();
     store.quarantinedCount = (await readdir(store.quarantineDir)).length;
-    await store.spares.fillNow();
+    await store.spares.fillStock();
     return store;
-  }
-
-  /** Stops background upkeep (the spare stock); reads and writes still work. */
-  async close(): Promise<void> {
-    await this.spares.stop();
   }
 
   private async makeFanOut(): Promise<void> {

@@ -30,7 +30,7 @@ export interface DataServerOptions {
   scrubIntervalMs: number;
   /** Also answer on this Unix socket (clients on this machine; see src/common/local-socket.ts). */
   socketPath?: string;
-  /** Empty files kept ready for new blocks (spare-files.ts); default SPARE_STOCK. */
+  /** Empty files made at startup for new blocks (spare-files.ts); default SPARE_STOCK. */
   spareFiles?: number;
 }
 
@@ -79,7 +79,6 @@ export async function runDataServer(opts: DataServerOptions): Promise<void> {
     unix?.close();
     scrubber?.stop();
     heartbeat?.stop();
-    void store.close();
   });
   const stats = await store.stats();
   logger.info({

@@ -15,17 +15,22 @@
 // short, which were never confirmed) is truncated and kept the same way.
 //
 // A server with no deletes behind it (a fresh one, or one that only grows) has no spares, so it
-// also keeps a stock made ahead of need: at startup, and again once new blocks stop coming for a
-// second (never during a burst, where it would cost the same allocations). Why: after any
-// mass delete on the same file system (another program's `rm -rf`, an earlier benchmark target),
-// every new inode pays that scan. A 512 MiB sequential write on a fresh cluster right after 60,000
-// files were deleted elsewhere: 240, 243 and 297 MiB/s (7.2, 7.2 and 5.7 ms of machine CPU per
-// MiB) with each block's file created on the write path, 298-304 MiB/s (5.55-5.68 ms) with the
-// stock. In a profile of that write (before blocks/ had one level), find_inode_bit,
-// recently_deleted and the group descriptor lookups were 25% of all CPU samples.
+// also makes a stock of them when it starts, before it answers anyone. Why: after any mass delete
+// on the same file system (another program's `rm -rf`, an earlier benchmark target), every new
+// inode pays that scan. A 512 MiB sequential write on a fresh cluster right after 60,000 files were
+// deleted elsewhere: 240, 243 and 297 MiB/s (7.2, 7.2 and 5.7 ms of machine CPU per MiB) with each
+// block's file created on the write path, 298-304 MiB/s (5.55-5.68 ms) with the stock. In a
+// profile of that write (before blocks/ had one level), find_inode_bit, recently_deleted and the
+// group descriptor lookups were 25% of all CPU samples.
+//
+// The stock is not made again later. Made during a burst of new blocks it costs the same
+// allocations on the same two cores; made after one (a second without new blocks), it landed on
+// whatever came next: the small-file sequence of fsbench.sh on fresh clusters, three alternating
+// pairs, `rm -rf` of 2,000 files at 4,845-5,740 files/s with that refill against 7,018-8,623
+// without any stock, and creates the same (458-474 against 448-473). Deletes refill the spares anyway.
 import { randomBytes } from 'node:crypto';
 import { close, constants, open } from 'node:fs';
-import { readdir, rm, stat, statfs, truncate, unlink } from 'node:fs/promises';
+import { readdir, rm, statfs, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { mapLimit } from './concurrency.js';
@@ -39,8 +44,6 @@ const STOCK_INODE_SHARE = 1 / 16;
 const ADOPT_CONCURRENCY = 16;
 /** Creates in flight while the stock is made at startup. */
 const FILL_CONCURRENCY = 4;
-/** Quiet time (no block written into a spare) before the stock is made again. */
-const REFILL_IDLE_MS = 1_000;
 
 const openAsync = promisify(open) as (path: string, flags: number, mode: number) => Promise<number>;
 const closeAsync = promisify(close);
@@ -53,13 +56,6 @@ export class SpareFiles {
   /** Names of this process's files in tmp/ (spares and new temp files) cannot meet an earlier process's. */
   readonly token = randomBytes(6).toString('hex');
   private readonly stock: number;
-  private filling: Promise<void> | null = null;
-  private idleTimer: NodeJS.Timeout | null = null;
-  /** tmp/'s identity when the stock was first made: it is made only there. */
-  private dirId: string | null = null;
-  /** Spares taken so far: a refill stops when a burst of new blocks starts again. */
-  private taken = 0;
-  private stopped = false;
 
   constructor(private readonly dir: string, private readonly cap = MAX_SPARE_FILES, stock = SPARE_STOCK) {
     this.stock = Math.min(stock, cap);
@@ -71,72 +67,22 @@ export class SpareFiles {
 
   /** An empty file to write a new block into, if one is kept. */
   take(): string | undefined {
-    const path = this.free.pop();
-    this.taken++;
-    this.refillWhenIdle();
-    return path;
+    return this.free.pop();
   }
 
   /**
-   * The stock is made again only once new blocks stop coming for a while. Made during a burst of
-   * writes, it would cost the same inode allocations the burst avoids, on the same two cores.
+   * Makes the stock (at startup, before the server answers anyone), a few files at a time through
+   * the thread pool. It never takes more than STOCK_INODE_SHARE of the free inodes; an error (no
+   * inodes left) ends it, which loses nothing: a put without a spare creates its file itself.
    */
-  private refillWhenIdle(): void {
-    if (this.stopped || this.stock === 0) return;
-    if (this.idleTimer !== null) this.idleTimer.refresh();
-    else {
-      this.idleTimer = setTimeout(() => {
-        this.idleTimer = null;
-        this.refill();
-      }, REFILL_IDLE_MS);
-      this.idleTimer.unref();
-    }
-  }
-
-  /** Makes the whole stock now (at startup, before the server answers anyone). */
-  async fillNow(): Promise<void> {
-    await this.filling;
-    this.filling = this.fill(FILL_CONCURRENCY);
-    await this.filling.finally(() => {
-      this.filling = null;
-    });
-  }
-
-  /** Tops the stock up in the background, unless that is already under way. */
-  refill(): void {
-    if (this.stopped || this.filling !== null || this.free.length + this.pending >= this.stock) return;
-    this.filling = this.fill(1).finally(() => {
-      this.filling = null;
-    });
-  }
-
-  /** Ends the stock's upkeep; resolves once no file is being made. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
-    await this.filling;
-  }
-
-  /**
-   * `lanes` files at a time, each open through the thread pool (in the background one: a put
-   * meanwhile waits for no more than one create). A new block taking a spare ends this round (the
-   * take schedules the next), and so does any error (no inodes left). A directory that is gone or
-   * was replaced (deleted under the running server, perhaps made anew for another) ends the stock
-   * for good: files made by path would land in somebody else's directory.
-   */
-  private async fill(lanes: number): Promise<void> {
-    const takenBefore = this.taken;
+  async fillStock(): Promise<void> {
     try {
       const fs = await statfs(this.dir);
       const want = Math.min(this.stock, Math.floor(Number(fs.ffree) * STOCK_INODE_SHARE));
       const lane = async (): Promise<void> => {
-        while (!this.stopped && this.taken === takenBefore && this.free.length + this.pending < want) {
+        while (this.free.length + this.pending < want) {
           this.pending++;
           try {
-            if (!(await this.sameDir())) {
-              this.stopped = true;
-              return;
-            }
             const path = join(this.dir, `spare.${this.token}.${++this.seq}`);
             await closeAsync(await openAsync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600));
             this.free.push(path);
@@ -145,19 +91,10 @@ export class SpareFiles {
           }
         }
       };
-      await Promise.all(Array.from({ length: lanes }, lane));
+      await Promise.all(Array.from({ length: FILL_CONCURRENCY }, lane));
     } catch {
-      // Nothing lost: a put without a spare creates its file itself.
+      // As above: nothing lost.
     }
-  }
-
-  private async sameDir(): Promise<boolean> {
-    const st = await stat(this.dir, { bigint: true }).catch(() => null);
-    if (st === null) return false;
-    // The inode number alone is not enough: a directory made right after one was removed often gets the same.
-    const id = `${st.dev}:${st.ino}:${st.birthtimeNs}`;
-    this.dirId ??= id;
-    return id === this.dirId;
   }
 
   /** A spare taken but not written to after all (still empty). */
