@@ -73,28 +73,29 @@ export class SpareFiles {
   /**
    * Makes the stock (at startup, before the server answers anyone), a few files at a time through
    * the thread pool. It never takes more than STOCK_INODE_SHARE of the free inodes; an error (no
-   * inodes left) ends it, which loses nothing: a put without a spare creates its file itself.
+   * inodes left) ends it in every lane, which loses nothing: a put without a spare creates its
+   * file itself.
    */
   async fillStock(): Promise<void> {
-    try {
-      const fs = await statfs(this.dir);
-      const want = Math.min(this.stock, Math.floor(Number(fs.ffree) * STOCK_INODE_SHARE));
-      const lane = async (): Promise<void> => {
-        while (this.free.length + this.pending < want) {
-          this.pending++;
-          try {
-            const path = join(this.dir, `spare.${this.token}.${++this.seq}`);
-            await closeAsync(await openAsync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600));
-            this.free.push(path);
-          } finally {
-            this.pending--;
-          }
+    const fs = await statfs(this.dir).catch(() => null);
+    if (fs === null) return;
+    const want = Math.min(this.stock, Math.floor(Number(fs.ffree) * STOCK_INODE_SHARE));
+    let failed = false;
+    const lane = async (): Promise<void> => {
+      while (!failed && this.free.length + this.pending < want) {
+        this.pending++;
+        try {
+          const path = join(this.dir, `spare.${this.token}.${++this.seq}`);
+          await closeAsync(await openAsync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600));
+          this.free.push(path);
+        } catch {
+          failed = true;
+        } finally {
+          this.pending--;
         }
-      };
-      await Promise.all(Array.from({ length: FILL_CONCURRENCY }, lane));
-    } catch {
-      // As above: nothing lost.
-    }
+      }
+    };
+    await Promise.all(Array.from({ length: FILL_CONCURRENCY }, lane));
   }
 
   /** A spare taken but not written to after all (still empty). */
