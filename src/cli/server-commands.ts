@@ -32,7 +32,7 @@ export function registerServerCommands(program: Command): void {
     .option('--scrub-rate-mb-per-s <r>', 'background re-hashing of stored blocks, MB/s (0 disables)', SCRUB_RATE_DEFAULT_MB_PER_S)
     .option('--scrub-interval-ms <ms>', 'pause between scrub passes', SCRUB_INTERVAL_DEFAULT_MS)
     .option('--socket <path>', 'also listen on this Unix socket, for clients on this machine')
-    .option('--spare-files <n>', 'empty files kept ready for new blocks, so a write does not wait for inode allocation (0: none)', SPARE_FILES_DEFAULT)
+    .option('--spare-files <n>', 'empty files made at startup for new blocks, so a write does not wait for inode allocation (0: none)', SPARE_FILES_DEFAULT)
     .action(async (o: {
       dir: string; listen: string; secretFile: string; blockSize: string; index: string; meta?: string; scrubRateMbPerS: string; scrubIntervalMs: string;
       socket?: string; spareFiles: string;

@@ -153,8 +153,9 @@ class ServerLink {
 
   private put(h: RequestHeader, body: Buffer, buf: Buffer, release: () => void): void {
     this.inFlight++;
+    // Both flags set: the store checks the CRC-32, as it does for an HTTP upload with both headers.
     const crc32 = (h.flags & PUT_HAS_CRC32) !== 0 ? h.checksum : undefined;
-    const crc32c = crc32 === undefined && (h.flags & PUT_HAS_CRC32C) !== 0 ? h.checksum : undefined;
+    const crc32c = (h.flags & PUT_HAS_CRC32C) !== 0 ? h.checksum : undefined;
     this.ctx.store.put(h.hash, body, { sync: (h.flags & PUT_SYNC) !== 0, crc32, crc32c })
       .then(() => this.answer(h.id, STATUS_DONE))
       .catch((err: unknown) => this.fail(h, err))

@@ -568,9 +568,9 @@ export class DiskBlockStore implements BlockStore {
     await mapLimit(fanOut, SCAN_CONCURRENCY, async (prefix) => {
       const dir = join(this.blocksDir, prefix);
       const entries = await readdir(dir, { withFileTypes: true });
-      for (const e of entries) {
-        if (!e.isDirectory() || !FAN_OUT_RE.test(e.name)) continue;
-        const n = await this.moveLegacyLeaf(dir, e.name); // not `moved += await`: that reads `moved` before the wait
+      const legacy = entries.filter((e) => e.isDirectory() && FAN_OUT_RE.test(e.name)).map((e) => e.name);
+      if (legacy.length > 0) {
+        const n = await this.moveLegacyLeaves(dir, legacy); // not `moved += await`: that reads `moved` before the wait
         moved += n;
       }
       const names = entries.filter((f) => f.isFile() && BLOCK_NAME_RE.test(f.name) && f.name.startsWith(prefix)).map((f) => f.name);
@@ -586,28 +586,30 @@ export class DiskBlockStore implements BlockStore {
   }
 
   /**
-   * Moves the blocks of a leaf of the two-level layout (blocks/xx/yy/<hash>) up into their fan-out
-   * directory, and indexes them. Each gets its new name by link(2), the directory is fsync'd, and
-   * only then is the old name removed: a crash at any point leaves every block under at least one
-   * durable name, and the next open finishes the move (a name already taken keeps that copy).
+   * Moves the blocks of the leaves of the two-level layout (blocks/xx/yy/<hash>) under one fan-out
+   * directory up into it, and indexes them. Each gets its new name by link(2), the directory is
+   * fsync'd once for all of them, and only then are the old names removed: a crash at any point
+   * leaves every block under at least one durable name, and the next open finishes the move (a
+   * name already taken keeps that copy).
    */
-  private async moveLegacyLeaf(dir: string, leaf: string): Promise<number> {
-    const leafDir = join(dir, leaf);
-    const prefix = basename(dir) + leaf;
-    const names = (await readdir(leafDir)).filter((n) => BLOCK_NAME_RE.test(n) && n.startsWith(prefix));
-    await mapLimit(names, SCAN_CONCURRENCY, async (name) => {
+  private async moveLegacyLeaves(dir: string, leaves: string[]): Promise<number> {
+    const moves = (await Promise.all(leaves.map(async (leaf) => {
+      const prefix = basename(dir) + leaf;
+      return (await readdir(join(dir, leaf))).filter((n) => BLOCK_NAME_RE.test(n) && n.startsWith(prefix)).map((name) => ({ leaf, name }));
+    }))).flat();
+    await mapLimit(moves, SCAN_CONCURRENCY, async ({ leaf, name }) => {
       try {
-        await link(join(leafDir, name), join(dir, name));
+        await link(join(dir, leaf, name), join(dir, name));
       } catch (err) {
         if (errnoOf(err) !== 'EEXIST') throw err;
       }
       this.setIndexed(name, (await stat(join(dir, name))).size);
     });
     await fsyncPath(dir);
-    await mapLimit(names, SCAN_CONCURRENCY, (name) => unlink(join(leafDir, name)));
-    // Anything else left in it (a stray file) keeps the old leaf; it is ignored, as stray names are.
-    await rmdir(leafDir).catch(() => undefined);
-    return names.length;
+    await mapLimit(moves, SCAN_CONCURRENCY, ({ leaf, name }) => unlink(join(dir, leaf, name)));
+    // Anything else left in a leaf (a stray file) keeps it; it is ignored, as stray names are.
+    for (const leaf of leaves) await rmdir(join(dir, leaf)).catch(() => undefined);
+    return moves.length;
   }
 }
 
