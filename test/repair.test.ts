@@ -170,6 +170,18 @@ test('garbage collection deletes unreferenced and leaked blocks, never a block a
     assert.ok(client.mediator.stats.reuploads - before >= yBlocks.length, `re-uploaded: ${client.mediator.stats.reuploads - before}`);
     assert.equal(sha(await readWhole(client, '/y2')), sha(y));
     for (const h of yBlocks) for (const k of [1, 2, 3]) assert.ok(storedBlocks(c.dataDir(k)).includes(h), `block ${h.slice(0, 8)} back on server ${k}`);
+    // A small file's one block is uploaded without a reservation: its commit meets the finished
+    // deletion of the same bytes (EAGAIN), and the writer writes it again under a reservation.
+    const s = randomData(10 * KIB);
+    await writeWhole(client, '/s', s);
+    const [sBlock] = await fileBlocks(client, '/s');
+    await client.meta.unlink({ path: '/s' });
+    await waitFor('the small file\'s block deleted everywhere', () => gone(sBlock!), 10_000);
+    const beforeSmall = client.mediator.stats.reuploads;
+    await writeWhole(client, '/s2', s);
+    assert.equal(client.mediator.stats.reuploads - beforeSmall, 1, 'written again once, under its reservation');
+    assert.equal(sha(await readWhole(client, '/s2')), sha(s));
+    for (const k of [1, 2, 3]) assert.ok(storedBlocks(c.dataDir(k)).includes(sBlock!), `the small file's block back on server ${k}`);
   });
 });
 

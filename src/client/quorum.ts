@@ -210,16 +210,17 @@ export class WriteSession {
   /**
    * Starts uploading a block; resolves once there is room for another (bounded memory). With
    * syncNow the servers fsync it before answering: the last block of a small write is then durable
-   * one round trip earlier than with a separate sync.
+   * one round trip earlier than with a separate sync. With unreserved it is not reserved (see
+   * upload): only for a block whose commit follows at once, by a writer that handles EAGAIN.
    */
-  async add(hash: string, bytes: Buffer, owner: SharedBlock, opts: { syncNow?: boolean } = {}): Promise<void> {
+  async add(hash: string, bytes: Buffer, owner: SharedBlock, opts: { syncNow?: boolean; unreserved?: boolean } = {}): Promise<void> {
     this.throwIfFailed();
     if (this.blocks.has(hash)) return;
     const b: PendingBlock = { hash, bytes, owner: owner.ref(), crc32: transferChecksum(bytes), stored: new Set(), durable: new Set(), lastError: new Map(), reservation: null };
     this.blocks.set(hash, b);
     this.held++;
     this.refreshTimer ??= setInterval(() => void this.refreshReservations(), this.m.opts.reservationRefreshMs ?? DEFAULT_RESERVATION_REFRESH_MS).unref();
-    const p = this.upload(b, opts.syncNow ?? false).finally(() => this.uploading.delete(p));
+    const p = this.upload(b, opts.syncNow ?? false, opts.unreserved ?? false).finally(() => this.uploading.delete(p));
     this.uploading.add(p);
     while (this.uploading.size >= this.m.opts.maxBlocksInFlight) await Promise.race(this.uploading);
     while (this.held >= this.m.opts.maxHeldBlocks && !this.failure) await new Promise<void>((r) => this.heldWaiters.push(r));
@@ -296,11 +297,17 @@ export class WriteSession {
    * uploaded meanwhile; the sync round that takes the block waits for it and uploads the block
    * again if so (settleReservations). A synced block (a small write, finished at once) asks for
    * its reservation now; a streamed one with the rest of its round (reserveStreamed).
+   *
+   * An unreserved block (the one block of a small file, committed right after this) has no
+   * reservation at all: the commit refuses with EAGAIN a block whose collection was under way or
+   * finished (src/meta/sqlite/gc.ts guardCommit), the only ways a deletion can meet this upload,
+   * and the writer then writes it again under a reservation (OpenFile). That saved the metadata
+   * server ~0.1 ms of CPU and the mount ~0.06 ms per small file: a tenth of a create's CPU.
    */
-  private async upload(b: PendingBlock, syncNow: boolean): Promise<void> {
-    b.reservation = syncNow ? this.m.reserve(b.hash) : this.reserveStreamed(b.hash);
+  private async upload(b: PendingBlock, syncNow: boolean, unreserved: boolean): Promise<void> {
+    b.reservation = unreserved ? null : syncNow ? this.m.reserve(b.hash) : this.reserveStreamed(b.hash);
     // Settled (and failures handled) by the sync round; this only keeps it from being "unhandled".
-    b.reservation.catch(() => undefined);
+    b.reservation?.catch(() => undefined);
     await this.putEverywhere(b, syncNow);
     this.unsynced.push(b);
     if (this.unsynced.length >= this.m.opts.syncBatchBlocks) void this.scheduleSync();

@@ -18,6 +18,10 @@
 // - A writer may upload while its reservation is on the wire. States 0 and 1 cannot have sent a
 //   delete and state 2 is refused, so the one case that can hit such an upload is a deletion that
 //   finished before the reservation: the tombstone says so, and the writer uploads again.
+// - The one block of a small write is uploaded with no reservation and committed at once
+//   (src/client/quorum.ts upload). A deletion that can meet that upload has sent its deletes: it
+//   is in state 2 or finished (a tombstone, kept far longer than a write lasts) when the commit
+//   comes, and the commit refuses both; the writer then reserves and uploads again.
 import { FsError } from '../../common/errors.js';
 import { checkHash, hashToBuf } from './rows.js';
 import type { SqlContext } from './sql-context.js';
@@ -47,7 +51,7 @@ export function guardCommit(ctx: SqlContext, hash: string): void {
     return;
   }
   if (!row && ctx.stmt('SELECT 1 FROM gc_tombstones WHERE hash = ?').get(buf)) {
-    throw new FsError('EAGAIN', `block ${hash.slice(0, 12)} was garbage-collected after it was reserved; write the data again`);
+    throw new FsError('EAGAIN', `block ${hash.slice(0, 12)} was garbage-collected before this commit could claim it; write the data again`);
   }
 }
 
