@@ -13,6 +13,7 @@ import { DataClient, DataServerError } from '../src/client/data-client.js';
 import { BLOCK_LINK_PATH, BLOCK_LINK_PROTOCOL, OP_PUT, PUT_HAS_CRC32, PUT_HAS_CRC32C, REQUEST_HEADER_BYTES, encodeRequestHeader } from '../src/common/block-frames.js';
 import { LINK_FAILURE_ID, decodeAnswerHeader } from '../src/common/link-frames.js';
 import { legacyTransferChecksum, transferChecksum } from '../src/common/hash.js';
+import { blockPath } from './helpers/files.js';
 import { startDataServer, makeSecret, tempDir, type Proc } from './helpers/procs.js';
 import { block, flipByte } from './block-store-conformance.js';
 import { rawLinkExchange, upgradeRequest } from './helpers/raw-link.js';
@@ -40,10 +41,6 @@ function links(over: { socketPath?: string; auth?: string; requestTimeoutMs?: nu
     url: over.url ?? ds.url, socketPath: over.socketPath, auth: over.auth ?? `Bearer ${secret}`, connectTimeoutMs: 2_000,
     requestTimeoutMs: over.requestTimeoutMs ?? 10_000, links: 2, idleMs: over.idleMs,
   });
-}
-
-function blockFile(hash: string): string {
-  return join(dir, 'blocks', hash.slice(0, 2), hash);
 }
 
 async function httpGet(hash: string): Promise<{ status: number; bytes: Buffer }> {
@@ -88,7 +85,7 @@ test('errors come back as answers and the link goes on', async () => {
     const damaged = block(4096);
     const e2 = await rejection(l.put(damaged.hash, damaged.bytes, true, (transferChecksum(damaged.bytes) ^ 1) >>> 0));
     assert.ok(e2 instanceof LinkRefusal && e2.code === 'EINVAL' && /damaged on the way/.test(e2.message), `bad CRC: ${e2.message}`);
-    assert.equal(existsSync(blockFile(damaged.hash)), false, 'a block that failed its checksum must not be stored');
+    assert.equal(existsSync(blockPath(dir, damaged.hash)), false, 'a block that failed its checksum must not be stored');
 
     const big = block(BLOCK_SIZE_BYTES + 1);
     const e3 = await rejection(l.put(big.hash, big.bytes, false, transferChecksum(big.bytes)));
@@ -100,12 +97,12 @@ test('errors come back as answers and the link goes on', async () => {
     assert.ok((await l.get(ok.hash, false)).equals(ok.bytes));
 
     // A copy damaged on disk: with check the server finds it and quarantines it.
-    flipByte(blockFile(ok.hash), 10);
+    flipByte(blockPath(dir, ok.hash), 10);
     const raw = await l.get(ok.hash, false);
     assert.equal(raw.equals(ok.bytes), false, 'without check the server sends its bytes as they are (the client hashes them)');
     const e4 = await rejection(l.get(ok.hash, true));
     assert.ok(e4 instanceof LinkRefusal && e4.code === 'EBADMSG', `corrupt copy: ${e4.message}`);
-    assert.equal(existsSync(blockFile(ok.hash)), false, 'the corrupt copy must be moved away');
+    assert.equal(existsSync(blockPath(dir, ok.hash)), false, 'the corrupt copy must be moved away');
   } finally {
     await l.close();
   }
@@ -117,7 +114,7 @@ test('a wrong secret or a wrong upgrade is refused before any frame is read', as
     const b = block(100);
     const e = await rejection(wrong.put(b.hash, b.bytes, true, transferChecksum(b.bytes)));
     assert.ok(e instanceof LinkError && /401/.test(e.message), `wrong secret: ${e.message}`);
-    assert.equal(existsSync(blockFile(b.hash)), false, 'nothing may be stored for a stranger');
+    assert.equal(existsSync(blockPath(dir, b.hash)), false, 'nothing may be stored for a stranger');
   } finally {
     await wrong.close();
   }

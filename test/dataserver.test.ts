@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { createConnection } from 'node:net';
 import { request, Client } from 'undici';
 import { PeerClient, PeerError, mayStillHappen } from '../src/repair/peer-client.js';
+import { blockPath } from './helpers/files.js';
 import { freePort, startDataServer, makeSecret, tempDir, type Proc } from './helpers/procs.js';
 import { block, flipByte } from './block-store-conformance.js';
 import { CRC_HEADER, LEGACY_CRC_HEADER } from '../src/common/protocol.js';
@@ -59,9 +60,6 @@ async function rawCall(p: Proc, method: string, path: string): Promise<Reply> {
   }
 }
 
-function blockFile(dataDir: string, hash: string): string {
-  return join(dataDir, 'blocks', hash.slice(0, 2), hash);
-}
 
 async function inventory(p: Proc): Promise<Map<string, number>> {
   const r = await call(p, 'GET', '/v1/inventory');
@@ -71,7 +69,7 @@ async function inventory(p: Proc): Promise<Map<string, number>> {
 
 async function assertNotStored(hash: string): Promise<void> {
   assert.equal((await inventory(ds)).has(hash), false, 'inventory must not list the block');
-  assert.equal(existsSync(blockFile(dir, hash)), false, 'no block file may exist');
+  assert.equal(existsSync(blockPath(dir, hash)), false, 'no block file may exist');
   // Emptied files of deleted blocks wait in tmp/ for reuse (spare-files.ts); nothing else may.
   const left = readdirSync(join(dir, 'tmp')).filter((n) => statSync(join(dir, 'tmp', n)).size > 0);
   assert.deepEqual(left, [], 'no temp file with data may be left');
@@ -405,25 +403,25 @@ test('a malformed sync request is refused with 400', async () => {
 test('a corrupt copy on disk: GET and verify answer 409 EBADMSG and the file is quarantined', async () => {
   const b = block(5000);
   assert.equal((await call(ds, 'PUT', `/v1/blocks/${b.hash}?sync=1`, { body: b.bytes })).status, 201);
-  flipByte(blockFile(dir, b.hash), 77);
+  flipByte(blockPath(dir, b.hash), 77);
   const get = await call(ds, 'GET', `/v1/blocks/${b.hash}`);
   assert.equal(get.status, 409);
   assert.equal(get.json().error.code, 'EBADMSG');
-  assert.equal(existsSync(blockFile(dir, b.hash)), false);
+  assert.equal(existsSync(blockPath(dir, b.hash)), false);
   assert.ok(readdirSync(join(dir, 'quarantine')).some((n) => n.startsWith(b.hash + '.')));
   assert.equal((await inventory(ds)).has(b.hash), false);
   assert.equal((await call(ds, 'GET', `/v1/blocks/${b.hash}`)).status, 404);
 
   // Repair puts the block back; corrupting it again is caught by the digest check.
   assert.equal((await call(ds, 'PUT', `/v1/blocks/${b.hash}`, { body: b.bytes })).status, 201);
-  flipByte(blockFile(dir, b.hash), 4999);
+  flipByte(blockPath(dir, b.hash), 4999);
   // ?check=0 (the client hashes what it gets): the bytes come as stored, and nothing moves until
   // the client, seeing the mismatch, asks for /verify.
   const unchecked = await call(ds, 'GET', `/v1/blocks/${b.hash}?check=0`);
   assert.equal(unchecked.status, 200);
   assert.equal(unchecked.bytes.length, 5000);
   assert.notDeepEqual(unchecked.bytes, b.bytes);
-  assert.equal(existsSync(blockFile(dir, b.hash)), true);
+  assert.equal(existsSync(blockPath(dir, b.hash)), true);
   assert.equal((await call(ds, 'GET', `/v1/blocks/${b.hash}?check=2`)).status, 400);
   const verify = await call(ds, 'POST', `/v1/blocks/${b.hash}/verify`);
   assert.equal(verify.status, 409);

@@ -6,6 +6,7 @@ import { readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { supportsFetch } from '../src/fsck/fetch-block.js';
+import { blockPath } from './helpers/files.js';
 import { tempDir, qfs, qfsOk } from './helpers/procs.js';
 
 const root = tempDir('qfs-fsck-');
@@ -76,7 +77,7 @@ test('--repair refills an under-replicated file; the unrecoverable one is report
   }
   // A lost copy (block file deleted behind the server's back): nobody knows until it is checked.
   const lost = JSON.parse(ok(['chaos', 'ls', '1', '--json', ...d])).blocks.find((b: { paths: string[] }) => b.paths.includes('/docs/a')).hash as string;
-  rmSync(join(dir, 'data-1', 'blocks', lost.slice(0, 2), lost));
+  rmSync(blockPath(join(dir, 'data-1'), lost));
   const r = qfs(['fsck', '--repair', ...d]);
   assert.equal(r.code, 1, 'still 1: /c cannot be repaired');
   assert.match(r.stdout, /^before repair: 4 files, 11 blocks: \d healthy, [1-3] under-replicated, 1 unrecoverable$/m);

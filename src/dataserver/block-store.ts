@@ -15,6 +15,7 @@ import { DirSyncTracker } from './dir-sync-tracker.js';
 import { errnoOf, fsyncFd, fsyncPath, mapDiskFull } from './fs-util.js';
 import { OpenBlockFiles, type OpenFile } from './open-files.js';
 import { SpareFiles } from './spare-files.js';
+import { blockFileIn, blocksDirOf } from './block-paths.js';
 
 export interface BlockStoreStats {
   blocks: number;
@@ -153,7 +154,7 @@ export class DiskBlockStore implements BlockStore {
 
   private constructor(opts: DiskBlockStoreOptions) {
     this.dir = opts.dir;
-    this.blocksDir = join(opts.dir, 'blocks');
+    this.blocksDir = blocksDirOf(opts.dir);
     this.tmpDir = join(opts.dir, 'tmp');
     this.quarantineDir = join(opts.dir, 'quarantine');
     this.maxBlockSizeBytes = opts.maxBlockSizeBytes;
@@ -190,7 +191,7 @@ export class DiskBlockStore implements BlockStore {
   /** Where the block's file lives (tests flip bytes in it to simulate disk corruption). */
   pathOf(hash: string): string {
     assertBlockName(hash);
-    return join(this.blocksDir, hash.slice(0, 2), hash);
+    return blockFileIn(this.blocksDir, hash);
   }
 
   /** Blocks written but not yet covered by a sync. */

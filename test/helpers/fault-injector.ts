@@ -8,9 +8,9 @@
 import { createHash } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { MetaClient } from '../../src/client/meta-client.js';
-import { blockFilePath } from '../../src/eval/chaos/block-files.js';
 import { flipBytes } from '../../src/eval/chaos/corrupt.js';
 import type { TestCluster } from './cluster.js';
+import { blockPath } from './files.js';
 import { adminStatus, inventoryOf } from './healing.js';
 import type { Prng } from './soak-model.js';
 
@@ -141,7 +141,7 @@ export class FaultInjector {
       for (let i = 0; i < n && referenced.length > 0; i++) {
         const hash = referenced.splice(this.o.rnd.int(0, referenced.length - 1), 1)[0]!;
         try {
-          await flipBytes({ hash, path: blockFilePath(c.dataDir(k), hash), sizeBytes: 0 }, c.dir);
+          await flipBytes({ hash, path: blockPath(c.dataDir(k), hash), sizeBytes: 0 }, c.dir);
           f.corrupted.push(hash);
         } catch (err) {
           // Not on this server (yet, or any more): nothing to corrupt.
@@ -180,7 +180,7 @@ export class FaultInjector {
     for (const h of referenced) if (!inventory.has(h)) return false;
     for (const h of f.corrupted) {
       if (!referenced.has(h)) continue;
-      const bytes = await readFile(blockFilePath(c.dataDir(k), h)).catch(() => null);
+      const bytes = await readFile(blockPath(c.dataDir(k), h)).catch(() => null);
       if (!bytes || createHash('sha256').update(bytes).digest('hex') !== h) return false;
     }
     return true;

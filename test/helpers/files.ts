@@ -3,6 +3,7 @@ import { randomBytes, createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { QuorumFsClient } from '../../src/client/fs-client.js';
+import { blocksDirOf } from '../../src/dataserver/block-paths.js';
 
 export async function writeWhole(c: QuorumFsClient, path: string, data: Buffer): Promise<void> {
   await c.meta.create({ path, mode: 0o644, owner: { uid: 0, gid: 0 }, exclusive: false });
@@ -33,10 +34,8 @@ export function randomData(n: number): Buffer {
   return randomBytes(n);
 }
 
-/** On-disk path of a block on one data server (the layout DIR/blocks/ab/<hash>). */
-export function blockPath(dataDir: string, hash: string): string {
-  return join(dataDir, 'blocks', hash.slice(0, 2), hash);
-}
+/** On-disk path of a block on one data server. */
+export { blockFileOf as blockPath } from '../../src/dataserver/block-paths.js';
 
 /** Flips bytes in place in the stored block file, as a failing disk would. */
 export function flipBytes(file: string): void {
@@ -47,7 +46,7 @@ export function flipBytes(file: string): void {
 }
 
 export function storedBlocks(dataDir: string): string[] {
-  const root = join(dataDir, 'blocks');
+  const root = blocksDirOf(dataDir);
   if (!existsSync(root)) return [];
   const out: string[] = [];
   for (const a of readdirSync(root)) out.push(...readdirSync(join(root, a)));

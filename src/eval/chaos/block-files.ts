@@ -5,6 +5,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BLOCK_NAME_RE } from '../../common/protocol.js';
+import { blocksDirOf } from '../../dataserver/block-paths.js';
 
 export interface BlockFile {
   hash: string;
@@ -14,13 +15,9 @@ export interface BlockFile {
 
 const FAN_OUT_RE = /^[0-9a-f]{2}$/;
 
-export function blockFilePath(dataDir: string, hash: string): string {
-  return join(dataDir, 'blocks', hash.slice(0, 2), hash);
-}
-
 export async function listBlockFiles(dataDir: string): Promise<BlockFile[]> {
   const out: BlockFile[] = [];
-  const blocksDir = join(dataDir, 'blocks');
+  const blocksDir = blocksDirOf(dataDir);
   const seen = new Set<string>();
   const add = async (dir: string) => {
     for (const name of await readdir(dir).catch(() => [] as string[])) {
