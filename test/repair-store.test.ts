@@ -120,6 +120,35 @@ describe('garbage collection protocol', () => {
     assert.equal((await store.checkIntegrity()).ok, true);
   });
 
+  it('a commit of an unreserved block refuses every state a deletion may have crossed its upload in', async () => {
+    const { store } = await fresh();
+    const [fresh1, used, dropped, collected] = ['fresh', 'used', 'dropped', 'collected'].map(hashOf) as [string, string, string, string];
+    await fileWith(store, 'u', [used]);
+    const d = await fileWith(store, 'd', [dropped]);
+    await store.commit({ ino: d, size: 0, blocks: [], blockSizes: {} });
+    const c = await fileWith(store, 'c', [collected]);
+    await store.commit({ ino: c, size: 0, blocks: [], blockSizes: {} });
+    const later = Date.now() + 1;
+    assert.equal(await store.markDeleting({ hash: collected, cutoffMs: later, nowMs: later }), true);
+    assert.equal(await store.beginDeleting({ hash: collected }), true);
+    const f = await store.create({ path: '/f', mode: 0o644, owner: OWNER, exclusive: true });
+    const commitUnreserved = (h: string) => store.commit({ ino: f.ino, size: 10, blocks: [h], blockSizes: { [h]: 10 }, unreserved: [h] });
+    await assert.rejects(commitUnreserved(collected), code('EAGAIN'), 'deletes in flight');
+    await store.finishDeleting({ hash: collected, nowMs: later });
+    await assert.rejects(commitUnreserved(collected), code('EAGAIN'), 'deleted: a tombstone');
+    assert.deepEqual(await store.reserveBlocks({ hashes: [collected] }), { reupload: [collected] });
+    // Another writer's reservation replaced the tombstone with a row: that writer may not have
+    // uploaded yet, so the bytes may be on no server.
+    await assert.rejects(commitUnreserved(collected), code('EAGAIN'), 'reserved again by another writer');
+    await assert.rejects(commitUnreserved(dropped), code('EAGAIN'), 'unreferenced: refused all the same');
+    await commitUnreserved(fresh1);
+    await commitUnreserved(used);
+    assert.equal((await store.getBlock({ hash: used }))?.refs, 2);
+    await store.commit({ ino: f.ino, size: 10, blocks: [dropped], blockSizes: { [dropped]: 10 } });
+    assert.equal((await store.getBlock({ hash: dropped }))?.refs, 1, 'reserved (not named unreserved), the same commit goes through');
+    assert.equal((await store.checkIntegrity()).ok, true);
+  });
+
   it('orphans: blocks on a server with no row are due once first seen before the cutoff', async () => {
     const { store } = await fresh();
     const [leak, kept] = [hashOf('leak'), hashOf('kept')];

@@ -4,7 +4,7 @@
 // copies and commits the new block list in one metadata transaction (all or nothing).
 import { FsError } from '../common/errors.js';
 import { blockName, isAllZero, zeroBytes } from '../common/hash.js';
-import type { Attr, BlockRef, FileLayout, Ino, MetaApi } from '../meta/api.js';
+import type { Attr, BlockRef, CommitRequest, FileLayout, Ino, MetaApi } from '../meta/api.js';
 import type { OpenFile } from './types.js';
 import type { Mediator, WriteSession } from './quorum.js';
 import { Mutex } from './mutex.js';
@@ -280,16 +280,7 @@ export class QuorumOpenFile implements OpenFile {
       const blockSizes: Record<string, number> = {};
       for (const h of list) if (h && this.blockSizes[h] !== undefined) blockSizes[h] = this.blockSizes[h]!;
       const req = { ino: this.ino, size: this.fileSize, blocks: list, blockSizes, mtimeMs: Date.now() };
-      let attr: Attr;
-      try {
-        attr = await this.meta.commit(req);
-      } catch (err) {
-        if (!(kept && unreserved && err instanceof FsError && err.code === 'EAGAIN')) throw err;
-        // Garbage collection was deleting the same bytes (an old copy nobody used): written again
-        // under a reservation, which waits that deletion out.
-        await this.rewriteReserved(unreserved, await kept.bytes);
-        attr = await this.meta.commit(req);
-      }
+      const attr = await this.commitOnce(req, unreserved, kept);
       this.blocks = list;
       this.session = null;
       this.changed = false;
@@ -297,6 +288,21 @@ export class QuorumOpenFile implements OpenFile {
       return attr;
     } finally {
       kept?.release();
+    }
+  }
+
+  /** The commit; one that refuses the unreserved block has it written again under a reservation, then commits once more. */
+  private async commitOnce(req: CommitRequest, unreserved: string | null, kept: HeldBlock | null): Promise<Attr> {
+    if (!unreserved) return this.meta.commit(req);
+    try {
+      return await this.meta.commit({ ...req, unreserved: [unreserved] });
+    } catch (err) {
+      if (!(kept && err instanceof FsError && err.code === 'EAGAIN')) throw err;
+      // The metadata server knows these bytes without a file using them, so garbage collection may
+      // have deleted them since the upload; a reservation waits out a deletion under way.
+      this.mediator.stats.rewrites++;
+      await this.rewriteReserved(unreserved, await kept.bytes);
+      return this.meta.commit(req);
     }
   }
 

@@ -91,6 +91,8 @@ export interface CommitRequest {
   mtimeMs?: number;
   /** If set, the commit fails with ESTALE unless the file is still at this version. */
   expectVersion?: number;
+  /** Blocks uploaded without a reservation; their commit is stricter (src/meta/sqlite/gc.ts). */
+  unreserved?: string[];
 }
 
 /**

@@ -49,6 +49,7 @@ export const META_ARG_SCHEMAS: Record<MetaMethod, z.ZodTypeAny> = {
     blockSizes: z.record(hash, wholeNumber.min(1, 'must be >= 1')),
     mtimeMs: timeMs.optional(),
     expectVersion: wholeNumber.min(0, 'must be >= 0').optional(),
+    unreserved: z.array(hash).optional(),
   }).strict(),
   reserveBlocks: z.object({ hashes: z.array(hash) }).strict(),
   reportFaults: z.object({

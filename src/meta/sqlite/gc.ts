@@ -19,9 +19,13 @@
 //   delete and state 2 is refused, so the one case that can hit such an upload is a deletion that
 //   finished before the reservation: the tombstone says so, and the writer uploads again.
 // - The one block of a small write is uploaded with no reservation and committed at once
-//   (src/client/quorum.ts upload). A deletion that can meet that upload has sent its deletes: it
-//   is in state 2 or finished (a tombstone, kept far longer than a write lasts) when the commit
-//   comes, and the commit refuses both; the writer then reserves and uploads again.
+//   (src/client/quorum.ts upload), its commit naming it `unreserved`. A deletion that can meet that
+//   upload has sent its deletes: when the commit comes it is in state 2, or finished and left a
+//   tombstone, or a later reservation (another writer's) replaced that tombstone with a row of
+//   refs = 0 whose writer may not have uploaded yet. The commit of an unreserved block refuses all
+//   three (a row with refs = 0 may also be an ordinary unreferenced block: refused all the same);
+//   the writer then reserves and uploads again. refs > 0 is safe: some commit since the last
+//   deletion had the bytes durable. No row and no tombstone is safe: no deletion ended recently.
 import { FsError } from '../../common/errors.js';
 import { checkHash, hashToBuf } from './rows.js';
 import type { SqlContext } from './sql-context.js';
@@ -41,11 +45,17 @@ export function guardReserve(ctx: SqlContext, hash: string): boolean {
   return ctx.stmt('DELETE FROM gc_tombstones WHERE hash = ?').run(hashToBuf(hash)).changes > 0;
 }
 
-/** Called inside commit's transaction for every block whose reference count goes up. */
-export function guardCommit(ctx: SqlContext, hash: string): void {
+/**
+ * Called inside commit's transaction for every block new to the file. `reserved`: the writer
+ * reserved it before or while uploading it (see the rule at the top for an unreserved one).
+ */
+export function guardCommit(ctx: SqlContext, hash: string, reserved: boolean): void {
   const buf = hashToBuf(hash);
   const row = ctx.stmt('SELECT refs, deleting FROM blocks WHERE hash = ?').get(buf) as { refs: number; deleting: number } | undefined;
   if (row?.deleting === 2) throw new FsError('EAGAIN', `block ${hash.slice(0, 12)} was being garbage-collected before this commit; write the data again`);
+  if (!reserved && row && row.refs === 0) {
+    throw new FsError('EAGAIN', `block ${hash.slice(0, 12)} was uploaded unreserved and is unreferenced here (collected and reserved again since?); write it again under a reservation`);
+  }
   if (row?.deleting === 1) {
     ctx.stmt('UPDATE blocks SET deleting = 0 WHERE hash = ?').run(buf);
     return;

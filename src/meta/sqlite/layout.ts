@@ -36,6 +36,7 @@ function checkCommit(req: CommitRequest, blockSizeBytes: number): void {
     throw new FsError('EINVAL', `block list has ${req.blocks.length} entries but a file of ${req.size} bytes has at most ${maxBlocks} blocks of ${blockSizeBytes} bytes`);
   }
   for (const b of req.blocks) if (b !== null) checkHash(b);
+  for (const b of req.unreserved ?? []) checkHash(b);
   for (const [hash, sizeBytes] of Object.entries(req.blockSizes ?? {})) {
     if (!Number.isInteger(sizeBytes) || sizeBytes < 1 || sizeBytes > blockSizeBytes) {
       throw new FsError('EINVAL', `size of block ${hash} must be 1..${blockSizeBytes} bytes, got ${sizeBytes}`);
@@ -65,7 +66,8 @@ export function commit(ctx: SqlContext, req: CommitRequest, blockSizeBytes: numb
       deltas.set(h, (deltas.get(h) ?? 0) + 1);
     }
     // Garbage collection may be deleting a block this commit starts to use (src/meta/sqlite/gc.ts).
-    for (const [h, delta] of deltas) if (delta > 0 && !inOld.has(h)) guardCommit(ctx, h);
+    const unreserved = new Set(req.unreserved ?? []);
+    for (const [h, delta] of deltas) if (delta > 0 && !inOld.has(h)) guardCommit(ctx, h, !unreserved.has(h));
     const now = ctx.nowMs();
     applyRefDeltas(ctx, deltas, sizes, now);
     ctx
