@@ -9,6 +9,8 @@ import { startTestCluster, type TestCluster } from './helpers/cluster.js';
 import { writeWhole, readWhole, randomData, sha } from './helpers/files.js';
 import { tempDir, CLI } from './helpers/procs.js';
 import type { QuorumFsClient } from '../src/client/fs-client.js';
+import { FsError } from '../src/common/errors.js';
+import type { MetaApi } from '../src/meta/api.js';
 
 const BLOCK = 1024 * 1024;
 let cl: TestCluster;
@@ -109,6 +111,45 @@ function runCli(args: string[]): Promise<{ code: number; stderr: string; peakRss
     child.on('exit', (code) => { clearInterval(timer); resolve({ code: code ?? -1, stderr, peakRssBytes: peak }); });
   });
 }
+
+test("a small file's block goes unreserved, and is reserved from the first refusal of an older metadata server on", async () => {
+  const opts = c.mediator.opts as { reserveBlocks: (hashes: string[]) => Promise<{ reupload: string[] }> };
+  const realReserve = opts.reserveBlocks;
+  let reserved = 0;
+  opts.reserveBlocks = (hashes) => {
+    reserved += hashes.length;
+    return realReserve(hashes);
+  };
+  const meta = c.meta as { commit: MetaApi['commit'] };
+  const realCommit = meta.commit;
+  let refused = 0;
+  try {
+    const a = randomData(5000);
+    await writeWhole(c, '/unreserved-a', a);
+    assert.equal(reserved, 0, 'one small block: no reservation');
+    // What a metadata server from before the field answers: its arguments are strict.
+    meta.commit = async (args) => {
+      if (args.unreserved) {
+        refused++;
+        throw new FsError('EINVAL', "invalid arguments for commit: unrecognized key(s) in object: 'unreserved'");
+      }
+      return realCommit.call(c.meta, args);
+    };
+    const b = randomData(5000);
+    await writeWhole(c, '/unreserved-b', b);
+    assert.deepEqual([refused, reserved], [1, 1], 'refused once, then written again under a reservation');
+    const d = randomData(5000);
+    await writeWhole(c, '/unreserved-d', d);
+    assert.deepEqual([refused, reserved], [1, 2], 'reserved from then on, and not named unreserved');
+    for (const [path, data] of [['/unreserved-a', a], ['/unreserved-b', b], ['/unreserved-d', d]] as const) {
+      assert.equal(sha(await readWhole(c, path)), sha(data));
+    }
+  } finally {
+    meta.commit = realCommit;
+    opts.reserveBlocks = realReserve;
+    c.mediator.unreservedCommits = true;
+  }
+});
 
 test('a streamed write reserves its blocks in batches, not one metadata call per block', async () => {
   const opts = c.mediator.opts as { reserveBlocks: (hashes: string[]) => Promise<{ reupload: string[] }> };

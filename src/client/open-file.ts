@@ -268,8 +268,9 @@ export class QuorumOpenFile implements OpenFile {
     // A write of one block (most small files) has it fsync'd with its upload, one round trip less,
     // and not reserved, one metadata call less (see WriteSession.upload).
     const single = this.session === null && this.dirty.size === 1 ? [...this.dirty.keys()][0]! : null;
-    for (const i of [...this.dirty.keys()].sort((a, b) => a - b)) await this.uploadBlock(i, single !== null);
-    const unreserved = single !== null ? this.blocks[single] ?? null : null;
+    const goUnreserved = single !== null && this.mediator.unreservedCommits;
+    for (const i of [...this.dirty.keys()].sort((a, b) => a - b)) await this.uploadBlock(i, single !== null, goUnreserved);
+    const unreserved = goUnreserved ? this.blocks[single!] ?? null : null;
     // Its bytes, should its commit be refused: this session lets go of them once they are durable.
     const kept = unreserved ? this.session?.hold(unreserved) ?? null : null;
     try {
@@ -297,7 +298,10 @@ export class QuorumOpenFile implements OpenFile {
     try {
       return await this.meta.commit({ ...req, unreserved: [unreserved] });
     } catch (err) {
-      if (!(kept && err instanceof FsError && err.code === 'EAGAIN')) throw err;
+      // An older metadata server refuses the field (its arguments are strict): reserve from now on.
+      const older = err instanceof FsError && err.code === 'EINVAL' && err.message.includes("'unreserved'");
+      if (older) this.mediator.unreservedCommits = false;
+      if (!(kept && err instanceof FsError && (err.code === 'EAGAIN' || older))) throw err;
       // The metadata server knows these bytes without a file using them, so garbage collection may
       // have deleted them since the upload; a reservation waits out a deletion under way.
       this.mediator.stats.rewrites++;
@@ -356,7 +360,7 @@ export class QuorumOpenFile implements OpenFile {
   }
 
   /** Uploads dirty block i (in the background, bounded by the write session). */
-  private async uploadBlock(i: number, syncNow = false): Promise<void> {
+  private async uploadBlock(i: number, syncNow = false, unreserved = false): Promise<void> {
     // The dirty map's reference is ours until the upload has taken its own (or copied).
     const dirty = this.takeDirty(i);
     if (!dirty) return;
@@ -376,7 +380,7 @@ export class QuorumOpenFile implements OpenFile {
       this.blocks[i] = hash;
       this.blockSizes[hash] = len;
       this.session ??= this.mediator.newWriteSession();
-      await this.session.add(hash, content, owner, { syncNow, unreserved: syncNow });
+      await this.session.add(hash, content, owner, { syncNow, unreserved });
     } finally {
       dirty.unref();
     }

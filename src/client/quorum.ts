@@ -52,6 +52,11 @@ export class Mediator {
    * (OpenFile). Tests read them.
    */
   readonly stats = { reuploads: 0, rewrites: 0 };
+  /**
+   * Whether a small file's block may go unreserved: false once the metadata server refused a commit
+   * naming one (a server older than stop 28, during a rolling upgrade); blocks are reserved then.
+   */
+  unreservedCommits = true;
 
   constructor(readonly opts: MediatorOptions) {
     this.config = opts.config;
