@@ -112,21 +112,28 @@ function runCli(args: string[]): Promise<{ code: number; stderr: string; peakRss
   });
 }
 
-test("a small file's block goes unreserved, and is reserved from the first refusal of an older metadata server on", async () => {
+/** Records the hashes of each reservation call the client makes, until restore(). */
+function recordReservations(): { calls: string[][]; restore: () => void } {
   const opts = c.mediator.opts as { reserveBlocks: (hashes: string[]) => Promise<{ reupload: string[] }> };
-  const realReserve = opts.reserveBlocks;
-  let reserved = 0;
+  const real = opts.reserveBlocks;
+  const calls: string[][] = [];
   opts.reserveBlocks = (hashes) => {
-    reserved += hashes.length;
-    return realReserve(hashes);
+    calls.push([...hashes]);
+    return real(hashes);
   };
+  return { calls, restore: () => { opts.reserveBlocks = real; } };
+}
+
+test("a small file's block goes unreserved, and is reserved from the first refusal of an older metadata server on", async () => {
+  const reservations = recordReservations();
+  const reserved = () => reservations.calls.flat().length;
   const meta = c.meta as { commit: MetaApi['commit'] };
   const realCommit = meta.commit;
   let refused = 0;
   try {
     const a = randomData(5000);
     await writeWhole(c, '/unreserved-a', a);
-    assert.equal(reserved, 0, 'one small block: no reservation');
+    assert.equal(reserved(), 0, 'one small block: no reservation');
     // What a metadata server from before the field answers: its arguments are strict.
     meta.commit = async (args) => {
       if (args.unreserved) {
@@ -137,47 +144,37 @@ test("a small file's block goes unreserved, and is reserved from the first refus
     };
     const b = randomData(5000);
     await writeWhole(c, '/unreserved-b', b);
-    assert.deepEqual([refused, reserved], [1, 1], 'refused once, then written again under a reservation');
+    assert.deepEqual([refused, reserved()], [1, 1], 'refused once, then written again under a reservation');
     const d = randomData(5000);
     await writeWhole(c, '/unreserved-d', d);
-    assert.deepEqual([refused, reserved], [1, 2], 'reserved from then on, and not named unreserved');
+    assert.deepEqual([refused, reserved()], [1, 2], 'reserved from then on, and not named unreserved');
     for (const [path, data] of [['/unreserved-a', a], ['/unreserved-b', b], ['/unreserved-d', d]] as const) {
       assert.equal(sha(await readWhole(c, path)), sha(data));
     }
   } finally {
     meta.commit = realCommit;
-    opts.reserveBlocks = realReserve;
+    reservations.restore();
     c.mediator.unreservedCommits = true;
   }
 });
 
 test('a streamed write reserves its blocks in batches, not one metadata call per block', async () => {
-  const opts = c.mediator.opts as { reserveBlocks: (hashes: string[]) => Promise<{ reupload: string[] }> };
-  const real = opts.reserveBlocks;
-  const calls: number[] = [];
-  opts.reserveBlocks = (hashes) => {
-    calls.push(hashes.length);
-    return real(hashes);
-  };
+  const reservations = recordReservations();
   try {
     const data = randomData(40 * BLOCK + 5);
     await writeWhole(c, '/batched', data);
+    const calls = reservations.calls.map((hashes) => hashes.length);
     assert.equal(calls.reduce((a, b) => a + b, 0), 41, 'every block was reserved');
     assert.ok(calls.length <= 12, `41 blocks reserved in ${calls.length} calls: ${calls.join(',')}`);
     assert.equal(sha(await readWhole(c, '/batched')), sha(data));
   } finally {
-    opts.reserveBlocks = real;
+    reservations.restore();
   }
 });
 
 test('a stream sends each block out as it reaches its end; a random write that ends a block leaves it to the flush', async () => {
-  const opts = c.mediator.opts as { reserveBlocks: (hashes: string[]) => Promise<{ reupload: string[] }> };
-  const real = opts.reserveBlocks;
-  const reserved: string[] = [];
-  opts.reserveBlocks = (hashes) => {
-    reserved.push(...hashes);
-    return real(hashes);
-  };
+  const reservations = recordReservations();
+  const reserved = () => reservations.calls.flat();
   try {
     const data = randomData(3 * BLOCK);
     await c.meta.create({ path: '/streams', mode: 0o644, owner: { uid: 0, gid: 0 }, exclusive: false });
@@ -186,19 +183,19 @@ test('a stream sends each block out as it reaches its end; a random write that e
     await f.write(2 * BLOCK - 4096, data.subarray(2 * BLOCK - 4096, 2 * BLOCK));
     await f.write(BLOCK - 4096, data.subarray(BLOCK - 4096, BLOCK));
     await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(reserved, [], 'nothing uploaded for random writes before the flush');
+    assert.deepEqual(reserved(), [], 'nothing uploaded for random writes before the flush');
     // A stream over block 2 in 64 KiB steps: out as soon as its end is written.
     for (let off = 2 * BLOCK; off < 3 * BLOCK; off += 64 * 1024) await f.write(off, data.subarray(off, off + 64 * 1024));
-    for (let i = 0; i < 100 && reserved.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(reserved.length, 1, 'the streamed block went out before the flush');
+    for (let i = 0; i < 100 && reserved().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(reserved().length, 1, 'the streamed block went out before the flush');
     // Fill in the rest (random order again), then the flush sends blocks 0 and 1.
     await f.write(BLOCK, data.subarray(BLOCK, 2 * BLOCK - 4096));
     await f.write(0, data.subarray(0, BLOCK - 4096));
     await f.close();
-    assert.equal(new Set(reserved).size, 3, 'every block uploaded once the file was flushed');
+    assert.equal(new Set(reserved()).size, 3, 'every block uploaded once the file was flushed');
     assert.equal(sha(await readWhole(c, '/streams')), sha(data));
   } finally {
-    opts.reserveBlocks = real;
+    reservations.restore();
   }
 });
 

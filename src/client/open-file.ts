@@ -281,7 +281,7 @@ export class QuorumOpenFile implements OpenFile {
       const blockSizes: Record<string, number> = {};
       for (const h of list) if (h && this.blockSizes[h] !== undefined) blockSizes[h] = this.blockSizes[h]!;
       const req = { ino: this.ino, size: this.fileSize, blocks: list, blockSizes, mtimeMs: Date.now() };
-      const attr = await this.commitOnce(req, unreserved, kept);
+      const attr = await this.commitOrRewrite(req, unreserved, kept);
       this.blocks = list;
       this.session = null;
       this.changed = false;
@@ -293,7 +293,7 @@ export class QuorumOpenFile implements OpenFile {
   }
 
   /** The commit; one that refuses the unreserved block has it written again under a reservation, then commits once more. */
-  private async commitOnce(req: CommitRequest, unreserved: string | null, kept: HeldBlock | null): Promise<Attr> {
+  private async commitOrRewrite(req: CommitRequest, unreserved: string | null, kept: HeldBlock | null): Promise<Attr> {
     if (!unreserved) return this.meta.commit(req);
     try {
       return await this.meta.commit({ ...req, unreserved: [unreserved] });

@@ -310,8 +310,8 @@ export class WriteSession {
    * An unreserved block (the one block of a small file, committed right after this) has no
    * reservation at all: its commit names it unreserved and is refused (EAGAIN) if a deletion may
    * have met this upload (src/meta/sqlite/gc.ts has the rule), and the writer then writes it again
-   * under a reservation (OpenFile). That saved the metadata
-   * server ~0.1 ms of CPU and the mount ~0.06 ms per small file: a tenth of a create's CPU.
+   * under a reservation (OpenFile). That saved the metadata server ~0.1 ms of CPU and the mount
+   * ~0.06 ms per small file: a tenth of a create's CPU.
    */
   private async upload(b: PendingBlock, syncNow: boolean, unreserved: boolean): Promise<void> {
     b.reservation = unreserved ? null : syncNow ? this.m.reserve(b.hash) : this.reserveStreamed(b.hash);

@@ -1,5 +1,5 @@
 // The block files of one data server as they are on its disk: DIR/data-K/blocks/ab/<sha256>
-// (see src/dataserver/block-store.ts), and blocks/ab/cd/<sha256> of a store in the old two-level
+// (src/dataserver/block-paths.ts), and blocks/ab/cd/<sha256> of a store in the old two-level
 // layout that no server has opened since (it moves them when it does). Read straight from disk,
 // so it works with the server down.
 import { readdir, stat } from 'node:fs/promises';

@@ -85,10 +85,11 @@ export function commit(ctx: SqlContext, req: CommitRequest, blockSizeBytes: numb
 export function reserveBlocks(ctx: SqlContext, hashes: string[], nowMs: number): ReserveResult {
   for (const h of hashes) checkHash(h);
   // Not fsync'd: writers reserve while they upload (all but a small write's one block, see gc.ts),
-  // and a flush per reservation would be one more on their path. Losing a reservation to a power loss is safe: the writer's commit (fully
-  // synced, after its upload) still finds the block unreferenced-but-present (state 0/1: the commit
-  // claims it), or mid-deletion / tombstoned (EAGAIN), or without any row (a fresh orphan, which GC
-  // only touches after the grace period): never a row that hides a deletion (see gc.ts).
+  // and a flush per reservation would be one more on their path. Losing a reservation to a power
+  // loss is safe: the writer's commit (fully synced, after its upload) still finds the block
+  // unreferenced-but-present (state 0/1: the commit claims it), or mid-deletion / tombstoned
+  // (EAGAIN), or without any row (a fresh orphan, which GC only touches after the grace period):
+  // never a row that hides a deletion (see gc.ts).
   const reupload: string[] = [];
   ctx.txUnsynced(() => {
     const up = ctx.stmt(
