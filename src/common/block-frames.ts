@@ -3,7 +3,8 @@
 // block calls, and on these 2-core machines Node's HTTP server and undici's client cost more CPU
 // per 4 KiB call than the work itself (a microbenchmark of serial 4 KiB PUTs over a Unix socket,
 // client + server CPU per call: HTTP 386-426 + 255-295 us cold, 67-71 + 55-60 us warm; a
-// length-prefixed frame 90-98 + 85-90 us cold, 37-39 + 25 us warm; README "This round (stop 23)").
+// length-prefixed frame 90-98 + 85-90 us cold, 37-39 + 25 us warm; bench/HISTORY.md, "This
+// round (stop 23)").
 //
 // Opening: `GET /v1/block-link`, `upgrade: quorumfs-blocks/1`. Requests, all integers little-endian:
 //   48-byte header, then `length` body bytes
