@@ -15,7 +15,7 @@ import { DirSyncTracker } from './dir-sync-tracker.js';
 import { errnoOf, fsyncFd, fsyncPath, mapDiskFull } from './fs-util.js';
 import { OpenBlockFiles, type OpenFile } from './open-files.js';
 import { SpareFiles } from './spare-files.js';
-import { blockFileIn, blocksDirOf } from './block-paths.js';
+import { blockFileIn, blocksDirOf, quarantineDirOf } from './block-paths.js';
 
 export interface BlockStoreStats {
   blocks: number;
@@ -156,7 +156,7 @@ export class DiskBlockStore implements BlockStore {
     this.dir = opts.dir;
     this.blocksDir = blocksDirOf(opts.dir);
     this.tmpDir = join(opts.dir, 'tmp');
-    this.quarantineDir = join(opts.dir, 'quarantine');
+    this.quarantineDir = quarantineDirOf(opts.dir);
     this.maxBlockSizeBytes = opts.maxBlockSizeBytes;
     this.openFiles = new OpenBlockFiles(opts.maxOpenFiles ?? openFilesCapacity());
     this.spares = new SpareFiles(this.tmpDir, opts.maxSpareFiles, opts.spareStock);

@@ -1,9 +1,9 @@
 // Helpers for self-healing tests: the metadata server's status, digest checks and inventories of one
 // data server, quarantine contents and bounded waiting for a condition.
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { request } from 'undici';
 import type { QuorumFsClient } from '../../src/client/fs-client.js';
+import { quarantineDirOf } from '../../src/dataserver/block-paths.js';
 import type { HealStatus } from '../../src/repair/status-types.js';
 
 export async function adminStatus(metaUrl: string, secret: string): Promise<HealStatus> {
@@ -29,7 +29,7 @@ export async function putRaw(serverUrl: string, secret: string, hash: string, by
 
 /** Quarantined copies of hash on a server (DIR/quarantine/<hash>.<stamp>). */
 export function quarantinedCopies(dataDir: string, hash: string): string[] {
-  const q = join(dataDir, 'quarantine');
+  const q = quarantineDirOf(dataDir);
   return existsSync(q) ? readdirSync(q).filter((f) => f.startsWith(`${hash}.`)) : [];
 }
 

@@ -5,7 +5,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BLOCK_NAME_RE } from '../../common/protocol.js';
-import { blocksDirOf } from '../../dataserver/block-paths.js';
+import { blocksDirOf, quarantineDirOf } from '../../dataserver/block-paths.js';
 
 export interface BlockFile {
   hash: string;
@@ -39,7 +39,7 @@ export async function listBlockFiles(dataDir: string): Promise<BlockFile[]> {
 
 /** Copies the server set aside as corrupt (DIR/data-K/quarantine/<hash>.<ms>). */
 export async function countQuarantined(dataDir: string): Promise<number> {
-  return (await readdir(join(dataDir, 'quarantine')).catch(() => [])).length;
+  return (await readdir(quarantineDirOf(dataDir)).catch(() => [])).length;
 }
 
 async function dirNames(dir: string): Promise<string[]> {
