@@ -1,6 +1,6 @@
 // `npm run bench [-- --quick] [--peers] [--only name,...]`: the QuorumFS benchmark suite.
 //
-// Workloads (see bench/workloads/): putget, fsbench, healing, metadata. Each is bounded in time;
+// Workloads (see bench/workloads/): putget, fsbench, healing, metadata, createcurve. Each is bounded in time;
 // a failure becomes a FAIL row with its reason. Every cluster, mount and peer is registered for
 // cleanup, undone in finally blocks and again at the end (also after Ctrl-C); the run ends by
 // checking /proc/mounts for FUSE mounts left under its scratch dir.
@@ -17,12 +17,13 @@ import { killGroup, liveChildren, pidAlive, run } from './lib/proc.js';
 import { markdown, svgChart, type Report } from './lib/report.js';
 import type { Ctx, Workload, WorkloadResult } from './lib/types.js';
 import { errMsg, rmrf } from './lib/util.js';
+import { createCurve } from './workloads/create-curve.js';
 import { fsbench } from './workloads/fsbench.js';
 import { healing } from './workloads/healing.js';
 import { metadata } from './workloads/metadata.js';
 import { putget } from './workloads/putget.js';
 
-const WORKLOADS: Workload[] = [putget, fsbench, healing, metadata];
+const WORKLOADS: Workload[] = [putget, fsbench, healing, metadata, createCurve];
 /** After a time limit or Ctrl-C, how long a workload gets to run its own finally blocks. */
 const GRACE_MS = 180_000;
 
