@@ -1,4 +1,5 @@
 // What the figures were measured on.
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { run } from './proc.js';
 import { REPO_ROOT } from './paths.js';
@@ -37,4 +38,21 @@ export async function gitInfo(): Promise<{ commit: string | null; dirty: boolean
   } catch {
     return { commit: null, dirty: null };
   }
+}
+
+/** The machine's CPU times from /proc/stat (user, nice, system, idle, iowait, irq, softirq, steal), in ticks. */
+export function cpuTimes(): number[] {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    return line.trim().split(/\s+/).slice(1, 9).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export function stealPercent(before: number[], after: number[]): number | undefined {
+  if (before.length < 8 || after.length < 8) return undefined;
+  const d = after.map((v, i) => v - before[i]!);
+  const total = d.reduce((a, b) => a + b, 0);
+  return total > 0 ? (100 * d[7]!) / total : undefined;
 }

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { cpuTimes, stealPercent } from '../lib/machine.js';
 import { run, lastLine } from '../lib/proc.js';
 import {
   SETTLE_MS, localTarget, peerTarget, peerVariants, qfsTarget, settleDisk, settleMemory, type TargetDef, type TargetKind,
@@ -50,6 +51,8 @@ interface CurveResult {
   reason?: string;
   /** Seconds taken by each STEP files, in order. */
   steps: number[];
+  /** Share of the machine's CPU time stolen by its host while the files were created, in percent. */
+  stealPct?: number;
 }
 
 /** Files per second over the steps from file `from` (0-based) for WINDOW files, or null if not all ran. */
@@ -67,6 +70,7 @@ async function measure(ctx: Ctx, t: TargetDef, blob: string, files: number): Pro
     return null;
   });
   if (!m) return r;
+  const cpuBefore = cpuTimes();
   try {
     const ran = await run('perl', ['-e', CURVE_PL, join(m.dir, 'curve'), String(files), blob, String(STEP)], {
       timeoutMs: 20 * 60_000,
@@ -74,6 +78,7 @@ async function measure(ctx: Ctx, t: TargetDef, blob: string, files: number): Pro
       logFile: join(ctx.logDir, `create-curve-${t.key}.log`),
     });
     r.steps = ran.stdout.split('\n').filter(Boolean).map(Number);
+    r.stealPct = stealPercent(cpuBefore, cpuTimes());
     if (ran.timedOut) throw new Error('timed out after 20 min');
     if (ran.code !== 0) throw new Error(`perl exited ${ran.code ?? ran.signal}: ${lastLine(ran.stderr)}`);
     ctx.log(`create curve on ${t.label}: ${r.steps.map((s) => Math.round(STEP / s)).join(' ')} files/s per ${STEP}`);
@@ -150,7 +155,8 @@ export const createCurve: Workload = {
     } finally {
       out.rows.push(...rows(title, results, files));
       for (const r of results) {
-        if (r.steps.length) out.notes.push(`create curve, ${r.label}: ${r.steps.map((s) => Math.round(STEP / s)).join(', ')} files/s in each ${STEP}`);
+        const steal = r.stealPct === undefined ? '' : `; CPU steal ${r.stealPct.toFixed(1)}%`;
+        if (r.steps.length) out.notes.push(`create curve, ${r.label}: ${r.steps.map((s) => Math.round(STEP / s)).join(', ')} files/s in each ${STEP}${steal}`);
       }
       out.notes.push(`create curve: each target set up fresh; "fresh processes" is the rate over the first ${W} files (what fsbench.sh's create measures), "warm" over the last ${W}`);
     }

@@ -6,7 +6,7 @@
 // to the best "fsync before close" peer variant and to the ceiling. Before fsbench.sh, every
 // QuorumFS and peer mount also gets the ack probe (lib/ackprobe.ts): did close() and fsync() wait
 // for the servers' fsync?
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import {
   settleDisk, settleMemory, type Mounted, type TargetDef, type TargetKind,
 } from '../lib/targets.js';
 import { checkAbort, errMsg, ratio } from '../lib/util.js';
+import { cpuTimes, stealPercent } from '../lib/machine.js';
 
 /** Figures that are rates (higher is better), in fsbench's order. */
 export const RATE_FIGURES = [
@@ -242,23 +243,6 @@ function mergeRounds(res: TargetResult): void {
   res.status = failed.length < res.rounds.length ? 'ok' : 'FAIL';
   res.reason = failed.length ? failed.join('; ') : undefined;
   res.seconds = res.rounds.reduce((sum, r) => sum + (r.seconds ?? 0), 0);
-}
-
-/** The machine's CPU times from /proc/stat (user, nice, system, idle, iowait, irq, softirq, steal), in ticks. */
-function cpuTimes(): number[] {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
-    return line.trim().split(/\s+/).slice(1, 9).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-function stealPercent(before: number[], after: number[]): number | undefined {
-  if (before.length < 8 || after.length < 8) return undefined;
-  const d = after.map((v, i) => v - before[i]!);
-  const total = d.reduce((a, b) => a + b, 0);
-  return total > 0 ? (100 * d[7]!) / total : undefined;
 }
 
 /** The highest value of figure f among targets (or one target's rounds), or null. */
