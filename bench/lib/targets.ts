@@ -69,7 +69,7 @@ export async function settleDisk(ctx: Ctx, until: number): Promise<number> {
   await run('sync', [], { timeoutMs: 300_000, signal: ctx.signal });
   const wait = until - Date.now();
   if (wait > 0) {
-    ctx.log(`fsbench: letting the disk settle for ${Math.ceil(wait / 1000)} s after the previous target's deletions`);
+    ctx.log(`letting the disk settle for ${Math.ceil(wait / 1000)} s after the previous target's deletions`);
     await sleep(wait, ctx.signal);
   }
   return (Date.now() - t0) / 1000;

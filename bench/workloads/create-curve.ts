@@ -62,6 +62,11 @@ function windowRate(steps: number[], from: number): number | null {
   return WINDOW / s.reduce((a, b) => a + b, 0);
 }
 
+/** Files per second in each step, as logged and noted. */
+function stepRates(steps: number[]): number[] {
+  return steps.map((s) => Math.round(STEP / s));
+}
+
 async function measure(ctx: Ctx, t: TargetDef, blob: string, files: number): Promise<CurveResult> {
   const r: CurveResult = { key: t.key, label: t.label, kind: t.kind, status: 'ok', steps: [] };
   const m = await t.setup(ctx).catch((err: unknown) => {
@@ -81,7 +86,7 @@ async function measure(ctx: Ctx, t: TargetDef, blob: string, files: number): Pro
     r.stealPct = stealPercent(cpuBefore, cpuTimes());
     if (ran.timedOut) throw new Error('timed out after 20 min');
     if (ran.code !== 0) throw new Error(`perl exited ${ran.code ?? ran.signal}: ${lastLine(ran.stderr)}`);
-    ctx.log(`create curve on ${t.label}: ${r.steps.map((s) => Math.round(STEP / s)).join(' ')} files/s per ${STEP}`);
+    ctx.log(`create curve on ${t.label}: ${stepRates(r.steps).join(' ')} files/s per ${STEP}`);
   } catch (err) {
     checkAbort(ctx.signal);
     r.status = 'FAIL';
@@ -156,7 +161,7 @@ export const createCurve: Workload = {
       out.rows.push(...rows(title, results, files));
       for (const r of results) {
         const steal = r.stealPct === undefined ? '' : `; CPU steal ${r.stealPct.toFixed(1)}%`;
-        if (r.steps.length) out.notes.push(`create curve, ${r.label}: ${r.steps.map((s) => Math.round(STEP / s)).join(', ')} files/s in each ${STEP}${steal}`);
+        if (r.steps.length) out.notes.push(`create curve, ${r.label}: ${stepRates(r.steps).join(', ')} files/s in each ${STEP}${steal}`);
       }
       out.notes.push(`create curve: each target set up fresh; "fresh processes" is the rate over the first ${W} files (what fsbench.sh's create measures), "warm" over the last ${W}`);
     }
